@@ -1,0 +1,19 @@
+//! leadline: a self-hosted WhatsApp lead CRM.
+//!
+//! The crate builds twice: with `ssr` it is the server (axum, sqlx, the Kapso webhook,
+//! the CLI); with `hydrate` it is the wasm bundle that makes the server-rendered pages
+//! interactive. `app` and `model` are shared by both halves; `server` exists only in the
+//! first. ARCHITECTURE.md has the map.
+
+pub mod app;
+pub mod model;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

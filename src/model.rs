@@ -1,0 +1,142 @@
+//! Vocabulary shared by the server and the browser: the closed sets of values a lead
+//! can take. Both halves parse and print them through these types only.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a lead is in the sales pipeline, set by sales staff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LeadStatus {
+    #[default]
+    New,
+    Hot,
+    Warm,
+    Cold,
+    Client,
+    Lost,
+}
+
+impl LeadStatus {
+    pub const ALL: [LeadStatus; 6] = [
+        LeadStatus::New,
+        LeadStatus::Hot,
+        LeadStatus::Warm,
+        LeadStatus::Cold,
+        LeadStatus::Client,
+        LeadStatus::Lost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadStatus::New => "new",
+            LeadStatus::Hot => "hot",
+            LeadStatus::Warm => "warm",
+            LeadStatus::Cold => "cold",
+            LeadStatus::Client => "client",
+            LeadStatus::Lost => "lost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+impl fmt::Display for LeadStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a lead came to exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeadSource {
+    Whatsapp,
+    Manual,
+    Import,
+}
+
+impl LeadSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadSource::Whatsapp => "whatsapp",
+            LeadSource::Manual => "manual",
+            LeadSource::Import => "import",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [LeadSource::Whatsapp, LeadSource::Manual, LeadSource::Import]
+            .into_iter()
+            .find(|source| source.as_str() == s)
+    }
+}
+
+impl fmt::Display for LeadSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The most characters a manual name may have.
+pub const NAME_MAX_CHARS: usize = 120;
+
+/// Why a manually typed name was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameProblem {
+    TooLong,
+    ControlCharacter,
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameProblem::TooLong => write!(f, "a name may have at most {NAME_MAX_CHARS} characters"),
+            NameProblem::ControlCharacter => f.write_str("a name may not contain control characters"),
+        }
+    }
+}
+
+/// The one rule for names typed by people, used by the JSON API, the server functions
+/// and the browser (which checks before it sends): trimmed, 1–120 characters, no control
+/// characters. Empty after trimming means "no manual name" (`None`), which makes the
+/// WhatsApp profile name show again.
+pub fn clean_manual_name(input: &str) -> Result<Option<String>, NameProblem> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(NameProblem::ControlCharacter);
+    }
+    if trimmed.chars().count() > NAME_MAX_CHARS {
+        return Err(NameProblem::TooLong);
+    }
+    Ok(Some(trimmed.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for status in LeadStatus::ALL {
+            assert_eq!(LeadStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(LeadStatus::parse("HOT"), None);
+    }
+
+    #[test]
+    fn manual_names_are_trimmed_and_bounded() {
+        assert_eq!(clean_manual_name("  Budi  "), Ok(Some("Budi".into())));
+        assert_eq!(clean_manual_name("   "), Ok(None));
+        assert_eq!(clean_manual_name("a\u{7}b"), Err(NameProblem::ControlCharacter));
+        assert_eq!(clean_manual_name("line\nbreak"), Err(NameProblem::ControlCharacter));
+        let longest = "é".repeat(NAME_MAX_CHARS);
+        assert_eq!(clean_manual_name(&longest), Ok(Some(longest.clone())));
+        assert_eq!(clean_manual_name(&format!("{longest}x")), Err(NameProblem::TooLong));
+    }
+}

@@ -1,0 +1,266 @@
+//! The command line: `leadline serve` (the default) and the operator's commands. Every
+//! command opens the database named by `DATABASE_URL` (SQLite file by default) and
+//! applies pending migrations first. Results are printed as JSON on stdout; problems
+//! on stderr with a non-zero exit code.
+
+use crate::server::{
+    config,
+    db::{Db, DEFAULT_DATABASE_URL},
+    error::AppError,
+    http::{self, AppState},
+    ids::DeliveryId,
+    telemetry,
+    webhook::{self, commit::Committer},
+    workspaces::{self, NewWorkspace, Rotation, WEBHOOK_PATH},
+};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use sqlx::Row;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "leadline", version, about = "Self-hosted WhatsApp lead CRM fed by Kapso webhooks")]
+struct Cli {
+    /// sqlite://path/to/file.db or postgres://user:pass@host/db
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the web app, the JSON API and the webhook (address from LEPTOS_SITE_ADDR,
+    /// default 127.0.0.1:3000).
+    Serve,
+    /// Create, list and manage workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Inspect and replay stored webhook deliveries.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkspaceCommand {
+    /// Create a workspace for one WhatsApp number; prints its secrets (shown only here).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Kapso's phone_number_id of the WhatsApp number.
+        #[arg(long)]
+        phone_number_id: String,
+        /// Region for numbers typed without a country code.
+        #[arg(long, default_value = "ID")]
+        region: String,
+        #[arg(long, default_value = "Asia/Jakarta")]
+        time_zone: String,
+        /// Accept deliveries without a signature (local testing only).
+        #[arg(long)]
+        allow_unsigned_webhooks: bool,
+    },
+    /// List workspaces (no secrets).
+    List,
+    /// Replace the webhook secret (default), the Meta verify token and/or the API token.
+    RotateSecret {
+        /// Workspace id or its phone_number_id.
+        #[arg(long)]
+        workspace: String,
+        /// Replace the webhook signing secret (the default when no flag is given).
+        #[arg(long)]
+        webhook_secret: bool,
+        #[arg(long)]
+        verify_token: bool,
+        #[arg(long)]
+        api_token: bool,
+        /// Replace all three.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeliveriesCommand {
+    /// The latest deliveries of a workspace, newest first.
+    List {
+        /// Workspace id or its phone_number_id.
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One delivery with its raw body and outcome.
+    Show { id: String },
+    /// Process a stored delivery again (it is idempotent: messages already stored stay as they are).
+    Replay { id: String },
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), String> {
+    let db = Db::open(&cli.database_url).await.map_err(|e| e.to_string())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let options = config::leptos_options().map_err(|e| e.to_string())?;
+            let state = AppState::new(db, options).await.map_err(|e| format!("cannot start: {e}"))?;
+            http::serve(state).await.map_err(|e| format!("server error: {e}"))
+        }
+        Command::Workspace(command) => workspace_command(&db, command).await.map_err(|e| e.to_string()),
+        Command::Deliveries(command) => deliveries_command(&db, command).await.map_err(|e| e.to_string()),
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+}
+
+async fn workspace_command(db: &Db, command: WorkspaceCommand) -> Result<(), AppError> {
+    match command {
+        WorkspaceCommand::Create { name, phone_number_id, region, time_zone, allow_unsigned_webhooks } => {
+            let (workspace, secrets) =
+                workspaces::create(db, NewWorkspace { name, phone_number_id, region, time_zone, allow_unsigned_webhooks })
+                    .await?;
+            let mut out = serde_json::to_value(workspace.summary()).expect("serialisable");
+            out["webhook_secret"] = json!(secrets.webhook_secret);
+            out["verify_token"] = json!(secrets.verify_token);
+            out["api_token"] = json!(secrets.api_token);
+            out["webhook_url"] = json!(format!("{}{WEBHOOK_PATH}", config::public_base_url()));
+            print_json(&out);
+        }
+        WorkspaceCommand::List => {
+            let all = workspaces::list(db).await?;
+            print_json(&json!(all.iter().map(|w| w.summary()).collect::<Vec<_>>()));
+        }
+        WorkspaceCommand::RotateSecret { workspace, webhook_secret, verify_token, api_token, all } => {
+            let found = workspaces::find_by_reference(db, &workspace)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("no workspace `{workspace}`")))?;
+            let nothing_chosen = !(webhook_secret || verify_token || api_token);
+            let rotation = Rotation {
+                webhook_secret: all || webhook_secret || nothing_chosen,
+                verify_token: all || verify_token,
+                api_token: all || api_token,
+            };
+            let issued = workspaces::rotate(db, &found.id, rotation).await?;
+            let mut out = serde_json::to_value(&issued).expect("serialisable");
+            out["id"] = json!(found.id.to_string());
+            out["webhook_path"] = json!(WEBHOOK_PATH);
+            print_json(&out);
+        }
+    }
+    Ok(())
+}
+
+async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), AppError> {
+    match command {
+        DeliveriesCommand::List { workspace, limit } => {
+            let found = workspaces::find_by_reference(db, &workspace)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("no workspace `{workspace}`")))?;
+            let rows = sqlx::query(
+                "SELECT id, idempotency_key, event, format, received_at, outcome FROM webhook_deliveries \
+                 WHERE workspace_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2",
+            )
+            .bind(found.id.as_str())
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(&db.pool)
+            .await?;
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| {
+                    json!({
+                        "id": row.try_get::<String, _>("id").unwrap_or_default(),
+                        "idempotency_key": row.try_get::<Option<String>, _>("idempotency_key").unwrap_or_default(),
+                        "event": row.try_get::<Option<String>, _>("event").unwrap_or_default(),
+                        "format": row.try_get::<String, _>("format").unwrap_or_default(),
+                        "received_at": crate::server::clock::rfc3339(row.try_get("received_at").unwrap_or_default()),
+                        "outcome": serde_json::from_str::<serde_json::Value>(&row.try_get::<String, _>("outcome").unwrap_or_default()).unwrap_or_default(),
+                    })
+                })
+                .collect();
+            print_json(&json!(list));
+        }
+        DeliveriesCommand::Show { id } => {
+            let stored = stored_delivery(db, &id).await?;
+            print_json(&json!({
+                "id": id,
+                "workspace_id": stored.workspace_id,
+                "event": stored.event,
+                "format": stored.format,
+                "received_at": crate::server::clock::rfc3339(stored.received_at),
+                "outcome": serde_json::from_str::<serde_json::Value>(&stored.outcome).unwrap_or_default(),
+                "raw_body": serde_json::from_str::<serde_json::Value>(&stored.raw_body).unwrap_or(json!(stored.raw_body)),
+            }));
+        }
+        DeliveriesCommand::Replay { id } => {
+            let stored = stored_delivery(db, &id).await?;
+            let delivery = webhook::payload::parse(stored.raw_body.as_bytes(), stored.event.as_deref())
+                .map_err(|e| AppError::BadRequest(e.to_string()))?;
+            let directory = workspaces::WorkspaceDirectory::new(db.clone());
+            let mut items = Vec::with_capacity(delivery.items.len());
+            for item in delivery.items {
+                let workspace = match &item.phone_number_id {
+                    Some(pid) => directory.lookup(pid).await?,
+                    None => directory.lookup_id(&stored.workspace_id).await?,
+                };
+                items.push((workspace, item));
+            }
+            let submission = webhook::ingest::Submission {
+                delivery_id: DeliveryId::generate(),
+                workspace_id: crate::server::ids::WorkspaceId::from_db(stored.workspace_id.clone()),
+                items,
+                raw_body: stored.raw_body,
+                idempotency_key: None,
+                event: stored.event,
+                format: delivery.format,
+                received_at: crate::server::clock::now_ms(),
+            };
+            let committer = Committer::start(db).await?;
+            let report = committer
+                .commit(submission)
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            print_json(&serde_json::to_value(&report).expect("serialisable"));
+        }
+    }
+    Ok(())
+}
+
+struct StoredDelivery {
+    workspace_id: String,
+    event: Option<String>,
+    format: String,
+    raw_body: String,
+    received_at: i64,
+    outcome: String,
+}
+
+async fn stored_delivery(db: &Db, id: &str) -> Result<StoredDelivery, AppError> {
+    let id = DeliveryId::parse(id).ok_or_else(|| AppError::NotFound(format!("no delivery `{id}`")))?;
+    let row = sqlx::query(
+        "SELECT workspace_id, event, format, raw_body, received_at, outcome FROM webhook_deliveries WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("no delivery `{id}`")))?;
+    Ok(StoredDelivery {
+        workspace_id: row.try_get("workspace_id")?,
+        event: row.try_get("event")?,
+        format: row.try_get("format")?,
+        raw_body: row.try_get("raw_body")?,
+        received_at: row.try_get("received_at")?,
+        outcome: row.try_get("outcome")?,
+    })
+}

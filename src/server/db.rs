@@ -1,0 +1,222 @@
+//! The database handle: one `sqlx::AnyPool` over SQLite (default) or PostgreSQL.
+//!
+//! Why `AnyPool` and portable SQL rather than a store per engine: the schema keeps to
+//! TEXT and BIGINT (see migrations/), every statement is written once with `$n`
+//! placeholders and `ON CONFLICT … RETURNING`, which both engines speak, and so one code
+//! path serves both and the integration suite exercising it on both proves it. The
+//! few places where the engines must behave differently (how webhook writes are
+//! committed, LISTEN/NOTIFY) branch on [`Engine`], not on SQL dialect.
+
+use futures::future::BoxFuture;
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::{Migration, MigrationSource, MigrationType, Migrator},
+    AnyPool, ConnectOptions, Executor,
+};
+use std::{borrow::Cow, path::Path, str::FromStr, time::Duration};
+
+/// Where the database lives when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/leadline.db";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub engine: Engine,
+    url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("DATABASE_URL must start with sqlite:// or postgres:// (got `{0}`)")]
+    UnsupportedUrl(String),
+    #[error("cannot create the directory for the SQLite file {path}: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Db {
+    /// Opens the pool and applies pending migrations. SQLite files (and their directory)
+    /// are created on first start.
+    pub async fn open(url: &str) -> Result<Db, DbSetupError> {
+        sqlx::any::install_default_drivers();
+        let engine = engine_of(url)?;
+        let url = match engine {
+            Engine::Sqlite => prepare_sqlite_url(url)?,
+            Engine::Postgres => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(DbSetupError::Connect)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match engine {
+                Engine::Sqlite => 8,
+                Engine::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(DbSetupError::Connect)?;
+        let db = Db { pool, engine, url };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbSetupError> {
+        let migrator = Migrator::new(EmbeddedMigrations).await?;
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A connection outside the pool, for the SQLite ingest writer that holds one for
+    /// its whole life.
+    pub async fn dedicated_connection(&self) -> Result<sqlx::AnyConnection, sqlx::Error> {
+        let mut conn = AnyConnectOptions::from_str(&self.url)?.connect().await?;
+        if self.engine == Engine::Sqlite {
+            conn.execute(SQLITE_PRAGMAS).await?;
+        }
+        Ok(conn)
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+}
+
+/// WAL lets readers (pages, API) run beside the one writer; `synchronous = FULL` makes
+/// every commit durable on disk before we acknowledge a delivery, which the ingest
+/// writer pays for once per group of deliveries rather than once per delivery.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+fn engine_of(url: &str) -> Result<Engine, DbSetupError> {
+    if url.starts_with("sqlite:") {
+        Ok(Engine::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Engine::Postgres)
+    } else {
+        Err(DbSetupError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+/// Makes sure the SQLite file's directory exists and the file is created if missing.
+fn prepare_sqlite_url(url: &str) -> Result<String, DbSetupError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbSetupError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    let mode = if query.contains("mode=") { String::new() } else { "mode=rwc".to_string() };
+    let query = [query, &mode].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("&");
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// The files in migrations/, compiled into the binary so it runs from anywhere. A test
+/// checks that every file in the folder is listed here.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "ingest foundation",
+    include_str!("../../migrations/0001_ingest_foundation.sql"),
+)];
+
+#[derive(Debug)]
+struct EmbeddedMigrations;
+
+impl MigrationSource<'static> for EmbeddedMigrations {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// True when the error means the database could not be reached or is overloaded, as
+/// opposed to a statement that is wrong: the caller answers 503 so the sender retries.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13),
+            // SQLITE_CANTOPEN (14); PostgreSQL: class 08 (connection), 53 (resources),
+            // 57P (operator intervention, e.g. shutdown).
+            matches!(code.as_ref(), "5" | "6" | "10" | "13" | "14")
+                || code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+        }
+        _ => false,
+    }
+}
+
+/// True for a unique-constraint violation (SQLite 2067/1555, PostgreSQL 23505).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "list every file of migrations/ in MIGRATIONS");
+        for (file, (version, _, sql)) in files.iter().zip(MIGRATIONS) {
+            assert!(file.starts_with(&format!("{version:04}_")), "{file} is not version {version}");
+            let on_disk = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(file)).unwrap();
+            assert_eq!(&on_disk, sql);
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        assert_eq!(prepare_sqlite_url("sqlite::memory:").unwrap(), "sqlite://:memory:?mode=rwc");
+        let dir = std::env::temp_dir().join(format!("leadline-url-{}", std::process::id()));
+        let url = format!("sqlite://{}/x/leadline.db", dir.display());
+        assert_eq!(prepare_sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(dir.join("x").is_dir());
+        std::fs::remove_dir_all(dir).unwrap();
+        assert!(engine_of("mysql://x").is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! The HTTP application: shared state, the router that assembles every module's routes
+//! beside Leptos's pages and server functions, and `serve` with graceful shutdown.
+
+use crate::app::{shell, App};
+use crate::server::{
+    db::Db,
+    error::AppError,
+    leads, live::LiveHub, messages,
+    webhook::{self, commit::Committer},
+    workspaces::WorkspaceDirectory,
+};
+use axum::{
+    body::Body,
+    extract::{FromRef, FromRequest, Request, State},
+    http::{header, StatusCode},
+    response::IntoResponse,
+    routing::get,
+    Json, Router,
+};
+use http_body_util::BodyExt;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tower_http::trace::TraceLayer;
+
+/// Everything a handler or server function needs, cloned cheaply per request.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub workspaces: WorkspaceDirectory,
+    pub committer: Committer,
+    pub live: LiveHub,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    pub async fn new(db: Db, leptos_options: LeptosOptions) -> Result<AppState, sqlx::Error> {
+        let committer = Committer::start(&db).await?;
+        Ok(AppState {
+            workspaces: WorkspaceDirectory::new(db.clone()),
+            committer,
+            live: LiveHub::default(),
+            leptos_options,
+            db,
+        })
+    }
+}
+
+/// The whole application as one router, so tests can drive it in-process.
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .merge(webhook::router())
+        .merge(leads::router())
+        .merge(messages::router())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+                // The path only: query strings can hold searched phone numbers.
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "message": "the database is not reachable" })),
+        ),
+    }
+}
+
+/// A JSON request body, refused with a JSON error naming the problem: 415 for another
+/// content type, 413 when too large, 400 for malformed JSON or a wrong shape.
+pub struct JsonBody<T>(pub T);
+
+const MAX_JSON_BODY: usize = 1024 * 1024;
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !content_type.starts_with("application/json") {
+            return Err(AppError::UnsupportedMediaType("Content-Type must be application/json".into()));
+        }
+        let body = http_body_util::Limited::new(request.into_body(), MAX_JSON_BODY)
+            .collect()
+            .await
+            .map_err(|_| AppError::PayloadTooLarge(MAX_JSON_BODY))?
+            .to_bytes();
+        serde_json::from_slice(&body)
+            .map(JsonBody)
+            .map_err(|err| AppError::BadRequest(format!("invalid JSON body: {err}")))
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish (so every
+/// delivery already being written is committed and answered) before exiting.
+pub async fn serve(state: AppState) -> std::io::Result<()> {
+    let addr = state.leptos_options.site_addr;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "leadline listening");
+    println!("leadline is serving http://{local}");
+    println!("Kapso webhook URL: http://{local}{}", crate::server::workspaces::WEBHOOK_PATH);
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            term.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

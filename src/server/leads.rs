@@ -1,0 +1,599 @@
+//! Leads: the queries behind the Database view and the JSON API, and the API's routes.
+//!
+//! Every query takes the workspace id as its first filter: a lead id from another
+//! workspace finds nothing and answers 404, exactly like an id that never existed.
+
+use crate::model::{clean_manual_name, LeadSource, LeadStatus};
+use crate::server::{
+    auth::ApiWorkspace,
+    clock::{now_ms, rfc3339},
+    db::Db,
+    error::{AppError, AppResult},
+    http::{AppState, JsonBody},
+    ids::LeadId,
+    phone::{display_key, search_digits, E164},
+    workspaces::Workspace,
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, StatusCode},
+    response::IntoResponse,
+    routing::get,
+    Json, Router,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::{any::AnyRow, Row};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/leads", get(list_leads).post(create_lead))
+        .route("/api/v1/leads/{id}", get(get_lead).patch(update_lead))
+}
+
+/// A lead as stored, with what its conversations add (unread count, inbox link).
+#[derive(Clone, Debug)]
+pub struct LeadRecord {
+    pub id: LeadId,
+    pub phone_raw: String,
+    pub phone_normalized: String,
+    pub phone_valid: bool,
+    pub name: Option<String>,
+    pub kapso_name: Option<String>,
+    pub lead_status: LeadStatus,
+    pub source: LeadSource,
+    pub kapso_conversation_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_activity_at: Option<i64>,
+    pub unread_count: i64,
+    /// What `/inbox/{…}` takes for this lead: its Kapso conversation id, or for leads that
+    /// only wrote in Meta's format, the id of the conversation made for them.
+    pub inbox_ref: Option<String>,
+    activity_sort: i64,
+    name_sort: String,
+}
+
+impl LeadRecord {
+    /// Manual name, else WhatsApp profile name, else the phone number.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.kapso_name.clone())
+            .unwrap_or_else(|| self.phone_display())
+    }
+
+    pub fn phone_display(&self) -> String {
+        display_key(&self.phone_normalized)
+    }
+}
+
+const LEAD_COLUMNS: &str = "l.id, l.phone_raw, l.phone_normalized, l.phone_valid, l.name, l.kapso_name, \
+    l.lead_status, l.source, l.kapso_conversation_id, l.created_at, l.updated_at, l.last_activity_at, \
+    l.activity_sort, l.name_sort, \
+    (SELECT CAST(COALESCE(SUM(c.unread_count), 0) AS BIGINT) FROM conversations c WHERE c.lead_id = l.id) AS unread_count, \
+    COALESCE(l.kapso_conversation_id, (SELECT COALESCE(c.kapso_conversation_id, c.id) FROM conversations c \
+        WHERE c.lead_id = l.id ORDER BY COALESCE(c.last_message_at, 0) DESC, c.created_at DESC LIMIT 1)) AS inbox_ref";
+
+fn lead_from_row(row: &AnyRow) -> Result<LeadRecord, sqlx::Error> {
+    let status: String = row.try_get("lead_status")?;
+    let source: String = row.try_get("source")?;
+    Ok(LeadRecord {
+        id: LeadId::from_db(row.try_get("id")?),
+        phone_raw: row.try_get("phone_raw")?,
+        phone_normalized: row.try_get("phone_normalized")?,
+        phone_valid: row.try_get::<i64, _>("phone_valid")? != 0,
+        name: row.try_get("name")?,
+        kapso_name: row.try_get("kapso_name")?,
+        lead_status: LeadStatus::parse(&status).unwrap_or_default(),
+        source: LeadSource::parse(&source).unwrap_or(LeadSource::Whatsapp),
+        kapso_conversation_id: row.try_get("kapso_conversation_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_activity_at: row.try_get("last_activity_at")?,
+        unread_count: row.try_get("unread_count")?,
+        inbox_ref: row.try_get("inbox_ref")?,
+        activity_sort: row.try_get("activity_sort")?,
+        name_sort: row.try_get("name_sort")?,
+    })
+}
+
+pub async fn find(db: &Db, workspace: &Workspace, id: &LeadId) -> AppResult<Option<LeadRecord>> {
+    let row = sqlx::query(&format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.workspace_id = $1 AND l.id = $2"))
+        .bind(workspace.id.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.as_ref().map(lead_from_row).transpose()?)
+}
+
+/// The orders the Database view offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    #[default]
+    LastActivity,
+    Name,
+    Created,
+}
+
+impl SortKey {
+    pub fn parse(text: &str) -> Option<SortKey> {
+        match text {
+            "last_activity" | "activity" => Some(SortKey::LastActivity),
+            "name" => Some(SortKey::Name),
+            "created" | "created_at" => Some(SortKey::Created),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::LastActivity => "last_activity",
+            SortKey::Name => "name",
+            SortKey::Created => "created",
+        }
+    }
+
+    /// Newest first for times, A→Z for names.
+    pub fn default_descending(self) -> bool {
+        !matches!(self, SortKey::Name)
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::LastActivity => "l.activity_sort",
+            SortKey::Name => "l.name_sort",
+            SortKey::Created => "l.created_at",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LeadQuery {
+    pub search: Option<String>,
+    pub status: Option<LeadStatus>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+pub struct LeadPage {
+    pub leads: Vec<LeadRecord>,
+    pub next_cursor: Option<String>,
+    pub total: i64,
+}
+
+/// A position in a sorted listing: the sort key and id of the last row shown. Opaque to
+/// clients (hex), and tied to the order it was made for.
+#[derive(Debug, PartialEq, Eq)]
+enum CursorKey {
+    Number(i64),
+    Text(String),
+}
+
+fn encode_cursor(sort: SortKey, descending: bool, lead: &LeadRecord) -> String {
+    let key = match sort {
+        SortKey::LastActivity => lead.activity_sort.to_string(),
+        SortKey::Created => lead.created_at.to_string(),
+        SortKey::Name => lead.name_sort.clone(),
+    };
+    hex::encode(format!("{}|{}|{}|{}", sort.as_str(), if descending { "d" } else { "a" }, lead.id, key))
+}
+
+fn decode_cursor(cursor: &str, sort: SortKey, descending: bool) -> AppResult<(CursorKey, String)> {
+    let invalid = || AppError::BadRequest("invalid cursor: pass back next_cursor exactly as received".into());
+    let text = String::from_utf8(hex::decode(cursor.trim()).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    let mut parts = text.splitn(4, '|');
+    let (Some(sort_name), Some(direction), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    if sort_name != sort.as_str() || direction != if descending { "d" } else { "a" } {
+        return Err(AppError::BadRequest("the cursor belongs to another sort order; start again without it".into()));
+    }
+    let id = LeadId::parse(id).ok_or_else(invalid)?.into_string();
+    let key = match sort {
+        SortKey::Name => CursorKey::Text(key.to_string()),
+        _ => CursorKey::Number(key.parse().map_err(|_| invalid())?),
+    };
+    Ok((key, id))
+}
+
+/// Escapes LIKE wildcards so a search for `50%` means those three characters.
+fn like_pattern(fragment: &str) -> String {
+    let mut escaped = String::with_capacity(fragment.len() + 2);
+    escaped.push('%');
+    for c in fragment.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}
+
+/// Filters shared by the page query and its count, with their bind values in order
+/// after the workspace id ($1).
+struct Filters {
+    sql: String,
+    binds: Vec<String>,
+}
+
+fn filters(workspace: &Workspace, query: &LeadQuery) -> Filters {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    if let Some(status) = query.status {
+        binds.push(status.as_str().to_string());
+        sql.push_str(&format!(" AND l.lead_status = ${}", binds.len() + 1));
+    }
+    if let Some(search) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        binds.push(like_pattern(&search.to_lowercase()));
+        let name_param = binds.len() + 1;
+        let mut clause = format!(
+            " AND (LOWER(COALESCE(l.name, '')) LIKE ${name_param} ESCAPE '\\' \
+             OR LOWER(COALESCE(l.kapso_name, '')) LIKE ${name_param} ESCAPE '\\'"
+        );
+        if let Some(digits) = search_digits(search, workspace.region) {
+            binds.push(like_pattern(&digits));
+            clause.push_str(&format!(" OR l.phone_normalized LIKE ${} ESCAPE '\\'", binds.len() + 1));
+        }
+        clause.push(')');
+        sql.push_str(&clause);
+    }
+    Filters { sql, binds }
+}
+
+pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResult<LeadPage> {
+    let limit = query.limit.clamp(1, 500);
+    let filters = filters(workspace, query);
+    let column = query.sort.column();
+    let (order, compare) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
+    let cursor = query.cursor.as_deref().map(|c| decode_cursor(c, query.sort, query.descending)).transpose()?;
+
+    let mut sql = format!("SELECT {LEAD_COLUMNS} FROM leads l WHERE l.workspace_id = $1{}", filters.sql);
+    let next_param = filters.binds.len() + 2;
+    if cursor.is_some() {
+        sql.push_str(&format!(" AND ({column}, l.id) {compare} (${next_param}, ${})", next_param + 1));
+    }
+    sql.push_str(&format!(" ORDER BY {column} {order}, l.id {order} LIMIT {}", limit + 1));
+
+    let mut page_query = sqlx::query(&sql).bind(workspace.id.as_str());
+    for value in &filters.binds {
+        page_query = page_query.bind(value);
+    }
+    if let Some((key, id)) = &cursor {
+        page_query = match key {
+            CursorKey::Number(n) => page_query.bind(*n),
+            CursorKey::Text(t) => page_query.bind(t.clone()),
+        }
+        .bind(id.clone());
+    }
+    let rows = page_query.fetch_all(&db.pool).await?;
+    let mut leads = rows.iter().map(lead_from_row).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if leads.len() > limit {
+        leads.truncate(limit);
+        leads.last().map(|last| encode_cursor(query.sort, query.descending, last))
+    } else {
+        None
+    };
+
+    let count_sql = format!("SELECT COUNT(*) AS total FROM leads l WHERE l.workspace_id = $1{}", filters.sql);
+    let mut count_query = sqlx::query(&count_sql).bind(workspace.id.as_str());
+    for value in &filters.binds {
+        count_query = count_query.bind(value);
+    }
+    let total: i64 = count_query.fetch_one(&db.pool).await?.try_get("total")?;
+    Ok(LeadPage { leads, next_cursor, total })
+}
+
+/// Who made a manual change; recorded with it.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    ApiToken,
+    User { id: String },
+}
+
+/// A change to a lead's manual fields. `name: Some(None)` clears the manual name.
+#[derive(Clone, Debug, Default)]
+pub struct LeadChanges {
+    pub name: Option<Option<String>>,
+    pub lead_status: Option<LeadStatus>,
+}
+
+pub struct NewLead {
+    pub phone: String,
+    pub name: Option<String>,
+    pub lead_status: Option<LeadStatus>,
+}
+
+pub enum Created {
+    New(LeadRecord),
+    /// The number already belongs to this lead.
+    Existing(LeadId),
+}
+
+pub async fn create(db: &Db, workspace: &Workspace, new: NewLead) -> AppResult<Created> {
+    let phone = E164::parse_typed(&new.phone, workspace.region).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    let name = match new.name.as_deref() {
+        Some(raw) => clean_manual_name(raw).map_err(|e| AppError::Unprocessable(e.to_string()))?,
+        None => None,
+    };
+    let id = LeadId::generate();
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_valid, name, lead_status, source, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $6, 'manual', $7, $7) \
+         ON CONFLICT (workspace_id, phone_normalized) DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(workspace.id.as_str())
+    .bind(new.phone.trim())
+    .bind(phone.as_str())
+    .bind(name.as_deref())
+    .bind(new.lead_status.unwrap_or_default().as_str())
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let existing: String = sqlx::query("SELECT id FROM leads WHERE workspace_id = $1 AND phone_normalized = $2")
+            .bind(workspace.id.as_str())
+            .bind(phone.as_str())
+            .fetch_one(&db.pool)
+            .await?
+            .try_get("id")?;
+        return Ok(Created::Existing(LeadId::from_db(existing)));
+    }
+    let lead = find(db, workspace, &id).await?.ok_or_else(|| AppError::Internal("lead vanished".into()))?;
+    Ok(Created::New(lead))
+}
+
+/// Applies manual edits. Webhooks never call this: a name typed here is never
+/// overwritten by a WhatsApp profile name.
+pub async fn update(db: &Db, workspace: &Workspace, id: &LeadId, changes: &LeadChanges, _actor: &Actor) -> AppResult<LeadRecord> {
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    let exists = sqlx::query("SELECT id FROM leads WHERE workspace_id = $1 AND id = $2")
+        .bind(workspace.id.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Err(AppError::not_found("lead"));
+    }
+    if let Some(name) = &changes.name {
+        sqlx::query("UPDATE leads SET name = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4")
+            .bind(name.as_deref())
+            .bind(now)
+            .bind(workspace.id.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(status) = changes.lead_status {
+        sqlx::query("UPDATE leads SET lead_status = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4")
+            .bind(status.as_str())
+            .bind(now)
+            .bind(workspace.id.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    find(db, workspace, id).await?.ok_or_else(|| AppError::not_found("lead"))
+}
+
+// ---- JSON API ----
+
+/// A lead as the JSON API shows it.
+#[derive(Debug, Serialize)]
+pub struct LeadJson {
+    pub id: String,
+    pub display_name: String,
+    pub name: Option<String>,
+    pub kapso_name: Option<String>,
+    pub phone: String,
+    pub phone_raw: String,
+    pub phone_normalized: String,
+    pub phone_valid: bool,
+    pub lead_status: LeadStatus,
+    pub source: LeadSource,
+    pub last_activity_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub kapso_conversation_id: Option<String>,
+    pub unread_count: i64,
+    pub inbox_path: Option<String>,
+}
+
+impl From<&LeadRecord> for LeadJson {
+    fn from(lead: &LeadRecord) -> Self {
+        LeadJson {
+            id: lead.id.to_string(),
+            display_name: lead.display_name(),
+            name: lead.name.clone(),
+            kapso_name: lead.kapso_name.clone(),
+            phone: lead.phone_display(),
+            phone_raw: lead.phone_raw.clone(),
+            phone_normalized: lead.phone_normalized.clone(),
+            phone_valid: lead.phone_valid,
+            lead_status: lead.lead_status,
+            source: lead.source,
+            last_activity_at: lead.last_activity_at.map(rfc3339),
+            created_at: rfc3339(lead.created_at),
+            updated_at: rfc3339(lead.updated_at),
+            kapso_conversation_id: lead.kapso_conversation_id.clone(),
+            unread_count: lead.unread_count,
+            inbox_path: lead.inbox_ref.as_ref().map(|r| format!("/inbox/{r}")),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    q: Option<String>,
+    status: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListResponse {
+    leads: Vec<LeadJson>,
+    next_cursor: Option<String>,
+    total: i64,
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+
+async fn list_leads(
+    State(state): State<AppState>,
+    ApiWorkspace(workspace): ApiWorkspace,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<Json<ListResponse>> {
+    let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(LeadStatus::parse(s).ok_or_else(|| AppError::BadRequest(status_choices(s)))?),
+        None => None,
+    };
+    let sort = match params.sort.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => SortKey::parse(s)
+            .ok_or_else(|| AppError::BadRequest(format!("unknown sort `{s}`: use last_activity, name or created")))?,
+        None => SortKey::default(),
+    };
+    let descending = match params.order.as_deref() {
+        None | Some("") => sort.default_descending(),
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => return Err(AppError::BadRequest(format!("unknown order `{other}`: use asc or desc"))),
+    };
+    let limit = match params.limit.as_deref() {
+        None | Some("") => DEFAULT_PAGE_SIZE,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => return Err(AppError::BadRequest("limit must be a whole number from 1 to 500".into())),
+        },
+    };
+    let page = list(
+        &state.db,
+        &workspace,
+        &LeadQuery { search: params.q, status, sort, descending, cursor: params.cursor, limit },
+    )
+    .await?;
+    Ok(Json(ListResponse {
+        leads: page.leads.iter().map(LeadJson::from).collect(),
+        next_cursor: page.next_cursor,
+        total: page.total,
+    }))
+}
+
+fn status_choices(given: &str) -> String {
+    let names: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
+    format!("unknown lead_status `{given}`: use one of {}", names.join(", "))
+}
+
+/// Reads a lead id from the path; anything that is not an id is simply not found.
+pub fn lead_id_from_path(raw: &str) -> AppResult<LeadId> {
+    LeadId::parse(raw).ok_or_else(|| AppError::not_found("lead"))
+}
+
+async fn get_lead(
+    State(state): State<AppState>,
+    ApiWorkspace(workspace): ApiWorkspace,
+    Path(id): Path<String>,
+) -> AppResult<Json<LeadJson>> {
+    let id = lead_id_from_path(&id)?;
+    let lead = find(&state.db, &workspace, &id).await?.ok_or_else(|| AppError::not_found("lead"))?;
+    Ok(Json(LeadJson::from(&lead)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateLeadBody {
+    phone: String,
+    name: Option<String>,
+    lead_status: Option<String>,
+}
+
+async fn create_lead(
+    State(state): State<AppState>,
+    ApiWorkspace(workspace): ApiWorkspace,
+    JsonBody(body): JsonBody<CreateLeadBody>,
+) -> AppResult<impl IntoResponse> {
+    let lead_status = match body.lead_status.as_deref() {
+        Some(s) => Some(LeadStatus::parse(s).ok_or_else(|| AppError::Unprocessable(status_choices(s)))?),
+        None => None,
+    };
+    match create(&state.db, &workspace, NewLead { phone: body.phone, name: body.name, lead_status }).await {
+        Ok(Created::New(lead)) => {
+            state.live.publish(crate::server::live::LeadChanged {
+                workspace_id: workspace.id.to_string(),
+                lead_id: lead.id.to_string(),
+                created: true,
+            });
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, format!("/api/v1/leads/{}", lead.id))],
+                Json(LeadJson::from(&lead)),
+            ))
+        }
+        Ok(Created::Existing(existing)) => Err(AppError::Conflict {
+            message: "a lead with this phone number already exists".into(),
+            existing_id: Some(existing.to_string()),
+        }),
+        Err(err) => Err(err),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateLeadBody {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    lead_status: Option<String>,
+}
+
+/// Tells `"name": null` (clear it) from no `name` at all (leave it).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+async fn update_lead(
+    State(state): State<AppState>,
+    ApiWorkspace(workspace): ApiWorkspace,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateLeadBody>,
+) -> AppResult<Json<LeadJson>> {
+    let id = lead_id_from_path(&id)?;
+    let changes = LeadChanges {
+        name: match body.name {
+            Some(Some(raw)) => Some(clean_manual_name(&raw).map_err(|e| AppError::Unprocessable(e.to_string()))?),
+            Some(None) => Some(None),
+            None => None,
+        },
+        lead_status: match body.lead_status.as_deref() {
+            Some(s) => Some(LeadStatus::parse(s).ok_or_else(|| AppError::Unprocessable(status_choices(s)))?),
+            None => None,
+        },
+    };
+    let lead = update(&state.db, &workspace, &id, &changes, &Actor::ApiToken).await?;
+    state.live.publish(crate::server::live::LeadChanged {
+        workspace_id: workspace.id.to_string(),
+        lead_id: lead.id.to_string(),
+        created: false,
+    });
+    Ok(Json(LeadJson::from(&lead)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}

@@ -1,0 +1,27 @@
+//! The server half: everything that runs only inside the `leadline` binary.
+//!
+//! - `webhook/`: Kapso deliveries → leads (start at `webhook/ingest.rs`)
+//! - `leads`, `messages`: the queries the pages and the JSON API share, and the API routes
+//! - `workspaces`: businesses, their secrets, the webhook's workspace cache
+//! - `db`: the pool, the engines, the embedded migrations
+//! - `phone`: phone identity (E.164, typed numbers, search fragments)
+//! - `http`: state, router assembly, serve; `cli`: the commands
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod leads;
+pub mod live;
+pub mod messages;
+pub mod phone;
+pub mod secrets;
+pub mod telemetry;
+pub mod webhook;
+pub mod workspaces;
+
+pub use http::{app, AppState};

@@ -1,0 +1,219 @@
+//! `POST /api/webhook/kapso`: Kapso (and Meta-format) deliveries in;
+//! `GET /api/webhook/kapso`: Meta's verification handshake.
+//!
+//! The order of checks is the order of cost, and nothing is written before the last:
+//! content type (415) → size (413) → shape (400) → route by phone_number_id (404) →
+//! signature on the raw bytes (401) → commit (`commit.rs`, 503 if the database is down)
+//! → 200 with what happened to each item.
+
+pub mod commit;
+pub mod ingest;
+pub mod payload;
+pub mod signature;
+
+use crate::server::{
+    clock::now_ms,
+    error::{AppError, AppResult},
+    http::AppState,
+    ids::DeliveryId,
+    workspaces::{self, Workspace, WEBHOOK_PATH},
+};
+use axum::{
+    body::{Body, Bytes},
+    extract::{Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+    Json, Router,
+};
+use commit::CommitError;
+use http_body_util::BodyExt;
+use ingest::{DeliveryReport, Submission};
+use std::{collections::HashMap, sync::Arc};
+
+/// Meta allows payloads up to 3 MB; anything larger is refused unread.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(WEBHOOK_PATH, post(receive).get(verification_handshake))
+}
+
+#[tracing::instrument(name = "webhook", skip_all, fields(delivery_id, items, format))]
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> AppResult<Json<DeliveryReport>> {
+    require_json(&headers)?;
+    let bytes = read_body(body, &headers).await?;
+    let event = header_text(&headers, "x-webhook-event");
+    let delivery = payload::parse(&bytes, event).map_err(|err| AppError::BadRequest(err.to_string()))?;
+
+    let routed = route(&state, delivery.items).await?;
+    let primary = routed.iter().find_map(|(ws, _)| ws.clone()).expect("route() returns at least one workspace");
+    authenticate(&state, &routed, &bytes, &headers).await?;
+
+    let delivery_id = DeliveryId::generate();
+    let span = tracing::Span::current();
+    span.record("delivery_id", delivery_id.as_str());
+    span.record("items", routed.len());
+    span.record("format", delivery.format.as_str());
+    let submission = Submission {
+        delivery_id,
+        workspace_id: primary.id.clone(),
+        items: routed,
+        // The body parsed as JSON, so it is UTF-8.
+        raw_body: String::from_utf8_lossy(&bytes).into_owned(),
+        idempotency_key: header_text(&headers, "x-idempotency-key").map(str::to_string),
+        event: delivery.event,
+        format: delivery.format,
+        received_at: now_ms(),
+    };
+    let report = state.committer.commit(submission).await.map_err(|err| match err {
+        CommitError::Unavailable(why) => {
+            tracing::warn!(error = %why, "delivery not stored; asking the sender to retry");
+            AppError::Unavailable("the database is unavailable; the delivery was not stored, retry".into())
+        }
+        CommitError::Failed(why) => {
+            tracing::error!(error = %why, "delivery not stored");
+            AppError::Internal("the delivery could not be stored".into())
+        }
+    })?;
+    state.live.publish_delivery(&report);
+    tracing::info!(
+        created = report.results.iter().filter(|r| r.outcome == ingest::Outcome::Created).count(),
+        duplicates = report.results.iter().filter(|r| r.outcome == ingest::Outcome::Duplicate).count(),
+        "delivery stored"
+    );
+    Ok(Json(report))
+}
+
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn require_json(headers: &HeaderMap) -> AppResult<()> {
+    let content_type = header_text(headers, header::CONTENT_TYPE.as_str()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType(format!(
+            "Content-Type must be application/json (got `{}`)",
+            if content_type.is_empty() { "nothing" } else { content_type }
+        )))
+    }
+}
+
+/// Reads the body, refusing (without reading further) anything over the limit.
+async fn read_body(body: Body, headers: &HeaderMap) -> AppResult<Bytes> {
+    let declared = header_text(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(AppError::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(AppError::PayloadTooLarge(MAX_BODY_BYTES)),
+        Err(err) => Err(AppError::BadRequest(format!("could not read the request body: {err}"))),
+    }
+}
+
+type Routed = Vec<(Option<Arc<Workspace>>, payload::Item)>;
+
+/// Finds each item's workspace by its phone_number_id. Items that name none belong to
+/// the delivery's workspace; a delivery in which no item names a known number is 404.
+async fn route(state: &AppState, items: Vec<payload::Item>) -> AppResult<Routed> {
+    let mut found: HashMap<String, Option<Arc<Workspace>>> = HashMap::new();
+    for item in &items {
+        if let Some(id) = &item.phone_number_id {
+            if !found.contains_key(id) {
+                let workspace = state.workspaces.lookup(id).await?;
+                found.insert(id.clone(), workspace);
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(AppError::BadRequest(
+            "the delivery names no phone_number_id, so it cannot be routed to a workspace".into(),
+        ));
+    }
+    let known: Vec<&Arc<Workspace>> = found.values().flatten().collect();
+    let Some(&first) = known.first() else {
+        let mut ids: Vec<&String> = found.keys().collect();
+        ids.sort();
+        let ids = ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(AppError::NotFound(format!("no workspace is connected to phone_number_id {ids}")));
+    };
+    let fallback = (known.len() == 1).then(|| first.clone());
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let workspace = match &item.phone_number_id {
+                Some(id) => found.get(id).cloned().flatten(),
+                None => fallback.clone(),
+            };
+            (workspace, item)
+        })
+        .collect())
+}
+
+/// Every workspace a delivery writes to must accept its signature. A signature that
+/// fails against a cached secret is tried once more against the stored one, so a secret
+/// rotated by another process takes effect at once.
+async fn authenticate(state: &AppState, routed: &Routed, body: &[u8], headers: &HeaderMap) -> AppResult<()> {
+    let mut checked: Vec<&str> = Vec::new();
+    for workspace in routed.iter().filter_map(|(ws, _)| ws.as_ref()) {
+        if checked.contains(&workspace.id.as_str()) {
+            continue;
+        }
+        checked.push(workspace.id.as_str());
+        let mut verdict = signature::check(&workspace.webhook_secret, body, headers);
+        if verdict == signature::Verdict::Invalid {
+            if let Some(fresh) = state.workspaces.refresh(&workspace.phone_number_id).await? {
+                verdict = signature::check(&fresh.webhook_secret, body, headers);
+            }
+        }
+        match verdict {
+            signature::Verdict::Valid => {}
+            signature::Verdict::Missing if workspace.allow_unsigned_webhooks => {}
+            signature::Verdict::Missing => {
+                return Err(AppError::Unauthorized(
+                    "missing signature: send X-Webhook-Signature (hex HMAC-SHA256 of the body) or X-Hub-Signature-256"
+                        .into(),
+                ))
+            }
+            signature::Verdict::Invalid => {
+                tracing::warn!(workspace = %workspace.id, "webhook signature mismatch");
+                return Err(AppError::Unauthorized("invalid signature".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// Meta's subscription check: echo the challenge when the verify token is one of ours.
+async fn verification_handshake(
+    State(state): State<AppState>,
+    query: Result<Query<Handshake>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(handshake)) = query else {
+        return (StatusCode::FORBIDDEN, "verification failed").into_response();
+    };
+    let (Some("subscribe"), Some(token), Some(challenge)) =
+        (handshake.mode.as_deref(), handshake.verify_token.as_deref(), handshake.challenge)
+    else {
+        return (StatusCode::FORBIDDEN, "verification failed").into_response();
+    };
+    match workspaces::find_by_verify_token(&state.db, token).await {
+        Ok(Some(_)) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge).into_response(),
+        Ok(None) => (StatusCode::FORBIDDEN, "verification failed").into_response(),
+        Err(err) => err.into_response(),
+    }
+}

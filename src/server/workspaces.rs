@@ -1,0 +1,304 @@
+//! Workspaces: one business, its Kapso number, its secrets and its defaults.
+
+use crate::server::{
+    clock::now_ms,
+    db::Db,
+    error::{AppError, AppResult},
+    ids::WorkspaceId,
+    phone::Region,
+    secrets,
+};
+use serde::Serialize;
+use sqlx::{any::AnyRow, Row};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+/// The path Kapso (and Meta) deliver to; one path serves every workspace because each
+/// delivery names its `phone_number_id`.
+pub const WEBHOOK_PATH: &str = "/api/webhook/kapso";
+
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub phone_number_id: String,
+    pub webhook_secret: String,
+    pub region: Region,
+    pub time_zone: String,
+    pub allow_unsigned_webhooks: bool,
+    pub created_at: i64,
+}
+
+/// What `workspace list` prints: everything but secrets.
+#[derive(Debug, Serialize)]
+pub struct WorkspaceSummary {
+    pub id: String,
+    pub name: String,
+    pub phone_number_id: String,
+    pub region: String,
+    pub time_zone: String,
+    pub allow_unsigned_webhooks: bool,
+    pub webhook_path: &'static str,
+    pub created_at: String,
+}
+
+impl Workspace {
+    pub fn summary(&self) -> WorkspaceSummary {
+        WorkspaceSummary {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            phone_number_id: self.phone_number_id.clone(),
+            region: self.region.code().to_string(),
+            time_zone: self.time_zone.clone(),
+            allow_unsigned_webhooks: self.allow_unsigned_webhooks,
+            webhook_path: WEBHOOK_PATH,
+            created_at: crate::server::clock::rfc3339(self.created_at),
+        }
+    }
+}
+
+pub struct NewWorkspace {
+    pub name: String,
+    pub phone_number_id: String,
+    pub region: String,
+    pub time_zone: String,
+    pub allow_unsigned_webhooks: bool,
+}
+
+/// Secrets shown once, when made; afterwards only the webhook secret is readable (it
+/// has to be, to check signatures) and the tokens exist only as digests.
+#[derive(Debug, Serialize, Default)]
+pub struct IssuedSecrets {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<String>,
+}
+
+const COLUMNS: &str = "id, name, kapso_phone_number_id, webhook_secret, default_region, time_zone, \
+                       allow_unsigned_webhooks, created_at";
+
+fn from_row(row: &AnyRow) -> Result<Workspace, sqlx::Error> {
+    let region: String = row.try_get("default_region")?;
+    Ok(Workspace {
+        id: WorkspaceId::from_db(row.try_get("id")?),
+        name: row.try_get("name")?,
+        phone_number_id: row.try_get("kapso_phone_number_id")?,
+        webhook_secret: row.try_get("webhook_secret")?,
+        region: Region::parse(&region).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        time_zone: row.try_get("time_zone")?,
+        allow_unsigned_webhooks: row.try_get::<i64, _>("allow_unsigned_webhooks")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn create(db: &Db, new: NewWorkspace) -> AppResult<(Workspace, IssuedSecrets)> {
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        return Err(AppError::Unprocessable("a workspace name needs 1–120 printable characters".into()));
+    }
+    let phone_number_id = new.phone_number_id.trim().to_string();
+    if phone_number_id.is_empty() || phone_number_id.len() > 64 || phone_number_id.chars().any(char::is_whitespace) {
+        return Err(AppError::Unprocessable("phone_number_id must be Kapso's id of the number, without spaces".into()));
+    }
+    let region = Region::parse(&new.region).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    if !crate::server::clock::valid_time_zone(&new.time_zone) {
+        return Err(AppError::Unprocessable(format!(
+            "unknown time zone `{}`: use an IANA name such as Asia/Jakarta",
+            new.time_zone
+        )));
+    }
+    let id = WorkspaceId::generate();
+    let issued = IssuedSecrets {
+        webhook_secret: Some(secrets::new_webhook_secret()),
+        verify_token: Some(secrets::new_verify_token()),
+        api_token: Some(secrets::new_api_token()),
+    };
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO workspaces (id, name, kapso_phone_number_id, webhook_secret, verify_token_sha256, \
+         api_token_sha256, default_region, time_zone, allow_unsigned_webhooks, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(id.as_str())
+    .bind(&name)
+    .bind(&phone_number_id)
+    .bind(issued.webhook_secret.as_deref())
+    .bind(secrets::sha256_hex(issued.verify_token.as_deref().unwrap_or_default()))
+    .bind(secrets::sha256_hex(issued.api_token.as_deref().unwrap_or_default()))
+    .bind(region.code())
+    .bind(&new.time_zone)
+    .bind(i64::from(new.allow_unsigned_webhooks))
+    .bind(now)
+    .execute(&db.pool)
+    .await;
+    match inserted {
+        Err(err) if crate::server::db::is_unique_violation(&err) => {
+            let existing = find_by_phone_number_id(db, &phone_number_id).await?;
+            return Err(AppError::Conflict {
+                message: format!("phone_number_id {phone_number_id} already belongs to a workspace"),
+                existing_id: existing.map(|w| w.id.to_string()),
+            });
+        }
+        other => other?,
+    };
+    let workspace = find(db, &id).await?.ok_or_else(|| AppError::Internal("workspace vanished".into()))?;
+    Ok((workspace, issued))
+}
+
+pub async fn list(db: &Db) -> AppResult<Vec<Workspace>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM workspaces ORDER BY created_at, id"))
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn find(db: &Db, id: &WorkspaceId) -> AppResult<Option<Workspace>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM workspaces WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+pub async fn find_by_phone_number_id(db: &Db, phone_number_id: &str) -> AppResult<Option<Workspace>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM workspaces WHERE kapso_phone_number_id = $1"))
+        .bind(phone_number_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+pub async fn find_by_api_token(db: &Db, token: &str) -> AppResult<Option<Workspace>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM workspaces WHERE api_token_sha256 = $1"))
+        .bind(secrets::sha256_hex(token))
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+pub async fn find_by_verify_token(db: &Db, token: &str) -> AppResult<Option<Workspace>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM workspaces WHERE verify_token_sha256 = $1"))
+        .bind(secrets::sha256_hex(token))
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// Finds a workspace by its id or its Kapso phone_number_id (what an operator is
+/// likely to have at hand).
+pub async fn find_by_reference(db: &Db, reference: &str) -> AppResult<Option<Workspace>> {
+    if let Some(id) = WorkspaceId::parse(reference) {
+        if let Some(found) = find(db, &id).await? {
+            return Ok(Some(found));
+        }
+    }
+    find_by_phone_number_id(db, reference).await
+}
+
+/// Which secrets `rotate-secret` replaces.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rotation {
+    pub webhook_secret: bool,
+    pub verify_token: bool,
+    pub api_token: bool,
+}
+
+pub async fn rotate(db: &Db, id: &WorkspaceId, rotation: Rotation) -> AppResult<IssuedSecrets> {
+    let mut issued = IssuedSecrets::default();
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    if rotation.webhook_secret {
+        let secret = secrets::new_webhook_secret();
+        sqlx::query("UPDATE workspaces SET webhook_secret = $1, updated_at = $2 WHERE id = $3")
+            .bind(&secret)
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        issued.webhook_secret = Some(secret);
+    }
+    if rotation.verify_token {
+        let token = secrets::new_verify_token();
+        sqlx::query("UPDATE workspaces SET verify_token_sha256 = $1, updated_at = $2 WHERE id = $3")
+            .bind(secrets::sha256_hex(&token))
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        issued.verify_token = Some(token);
+    }
+    if rotation.api_token {
+        let token = secrets::new_api_token();
+        sqlx::query("UPDATE workspaces SET api_token_sha256 = $1, updated_at = $2 WHERE id = $3")
+            .bind(secrets::sha256_hex(&token))
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        issued.api_token = Some(token);
+    }
+    tx.commit().await?;
+    Ok(issued)
+}
+
+/// Workspaces by Kapso phone_number_id, cached for the webhook's hot path for at most
+/// [`CACHE_TTL`]. A miss, an expired entry, or a signature that fails against a cached
+/// secret reads the database again, so a workspace created or a secret rotated by
+/// another process (the CLI, another replica) takes effect within a second, and a
+/// rotated-out secret stops working as soon.
+#[derive(Clone)]
+pub struct WorkspaceDirectory {
+    db: Db,
+    by_phone_number_id: Arc<RwLock<HashMap<String, (Instant, Arc<Workspace>)>>>,
+}
+
+pub const CACHE_TTL: Duration = Duration::from_secs(1);
+
+impl WorkspaceDirectory {
+    pub fn new(db: Db) -> Self {
+        Self { db, by_phone_number_id: Arc::default() }
+    }
+
+    pub async fn lookup(&self, phone_number_id: &str) -> AppResult<Option<Arc<Workspace>>> {
+        if let Some((fetched, found)) = self.by_phone_number_id.read().unwrap().get(phone_number_id) {
+            if fetched.elapsed() < CACHE_TTL {
+                return Ok(Some(found.clone()));
+            }
+        }
+        self.refresh(phone_number_id).await
+    }
+
+    /// A workspace by its own id (not cached: operator commands only).
+    pub async fn lookup_id(&self, id: &str) -> AppResult<Option<Arc<Workspace>>> {
+        match WorkspaceId::parse(id) {
+            Some(id) => Ok(find(&self.db, &id).await?.map(Arc::new)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the workspace from the database and replaces the cached copy.
+    pub async fn refresh(&self, phone_number_id: &str) -> AppResult<Option<Arc<Workspace>>> {
+        let fresh = find_by_phone_number_id(&self.db, phone_number_id).await?.map(Arc::new);
+        let mut cache = self.by_phone_number_id.write().unwrap();
+        match &fresh {
+            Some(workspace) => {
+                cache.insert(phone_number_id.to_string(), (Instant::now(), workspace.clone()));
+            }
+            None => {
+                cache.remove(phone_number_id);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Forgets everything cached (after a change made in this process).
+    pub fn invalidate(&self) {
+        self.by_phone_number_id.write().unwrap().clear();
+    }
+}

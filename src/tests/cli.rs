@@ -1,0 +1,180 @@
+//! The `leadline` binary itself: the operator's commands, and several server processes
+//! sharing one PostgreSQL database.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn leadline(database_url: &str, args: &[&str]) -> (bool, Value, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the leadline binary");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `leadline serve` process, killed when dropped.
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(database_url: &str) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start leadline serve");
+    let server = Server { child, base_url: format!("http://127.0.0.1:{port}") };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{}/readyz", server.base_url)).send().await {
+            if r.status() == StatusCode::OK {
+                return server;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("leadline serve did not become ready");
+}
+
+on_both_engines! {
+    async fn workspace_commands_print_json_and_secrets_once(app: TestApp) {
+        let url = app.database.url.clone();
+        let (ok, created, stderr) = leadline(&url, &["workspace", "create", "--name", "Warung Sari", "--phone-number-id", "5550001", "--region", "id", "--time-zone", "Asia/Makassar"]);
+        assert!(ok, "{stderr}");
+        for field in ["id", "webhook_secret", "verify_token", "api_token"] {
+            assert!(created[field].as_str().is_some_and(|v| v.len() >= 32), "{field}: {created}");
+        }
+        assert_eq!(created["webhook_path"], "/api/webhook/kapso");
+        assert_eq!(created["region"], "ID");
+        assert_eq!(created["time_zone"], "Asia/Makassar");
+
+        // The printed token works against the running app.
+        let token = created["api_token"].as_str().unwrap();
+        app.api_as(token, reqwest::Method::GET, "/api/v1/leads", None).await.expect(StatusCode::OK);
+
+        let (ok, listed, _) = leadline(&url, &["workspace", "list"]);
+        assert!(ok);
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), 2);
+        let text = serde_json::to_string(listed).unwrap();
+        assert!(!text.contains(created["webhook_secret"].as_str().unwrap()), "list shows no secrets");
+        assert!(!text.contains(token));
+
+        let (ok, _, stderr) = leadline(&url, &["workspace", "create", "--name", "Copy", "--phone-number-id", "5550001"]);
+        assert!(!ok);
+        assert!(stderr.contains("already belongs"), "{stderr}");
+        let (ok, _, stderr) = leadline(&url, &["workspace", "create", "--name", "X", "--phone-number-id", "5550002", "--region", "XX"]);
+        assert!(!ok);
+        assert!(stderr.contains("region"), "{stderr}");
+        let (ok, _, stderr) = leadline(&url, &["workspace", "create", "--name", "X", "--phone-number-id", "5550002", "--time-zone", "Mars/Base"]);
+        assert!(!ok);
+        assert!(stderr.contains("time zone"), "{stderr}");
+    }
+
+    async fn rotating_the_secret_takes_effect_at_once(app: TestApp) {
+        let body = v2_text("wamid.ROT1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo");
+        app.deliver(&body, None).await.expect(StatusCode::OK);
+        let (ok, rotated, stderr) = leadline(&app.database.url, &["workspace", "rotate-secret", "--workspace", PHONE_NUMBER_ID]);
+        assert!(ok, "{stderr}");
+        let new_secret = rotated["webhook_secret"].as_str().unwrap().to_string();
+        assert!(rotated.get("api_token").is_none(), "only the webhook secret by default");
+        // The running app's cache holds the old secret for at most a second.
+        tokio::time::sleep(leadline::server::workspaces::CACHE_TTL + std::time::Duration::from_millis(100)).await;
+        let second = v2_text("wamid.ROT2", "+6281234567890", CONVERSATION_ID, Some("Budi"), "lagi");
+        app.deliver(&second, None).await.expect(StatusCode::UNAUTHORIZED);
+        app.webhook_secret = new_secret;
+        app.deliver(&second, None).await.expect(StatusCode::OK);
+
+        let (ok, rotated, _) = leadline(&app.database.url, &["workspace", "rotate-secret", "--workspace", app.workspace.id.as_str(), "--api-token"]);
+        assert!(ok);
+        app.get("/api/v1/leads").await.expect(StatusCode::UNAUTHORIZED);
+        app.api_token = rotated["api_token"].as_str().unwrap().to_string();
+        app.get("/api/v1/leads").await.expect(StatusCode::OK);
+    }
+
+    async fn deliveries_can_be_listed_and_replayed(app: TestApp) {
+        app.deliver(&v2_batch(vec![
+            v2_text("wamid.L1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "satu"),
+            v2_text("wamid.L2", "+6281234567890", CONVERSATION_ID, Some("Budi"), "dua"),
+        ]), None).await.expect(StatusCode::OK);
+        let (ok, list, stderr) = leadline(&app.database.url, &["deliveries", "list", "--workspace", PHONE_NUMBER_ID]);
+        assert!(ok, "{stderr}");
+        let delivery = &list[0];
+        assert_eq!(delivery["format"], "kapso_v2_batch");
+        assert_eq!(delivery["outcome"][1]["outcome"], "created");
+        let id = delivery["id"].as_str().unwrap();
+        let (ok, shown, _) = leadline(&app.database.url, &["deliveries", "show", id]);
+        assert!(ok);
+        assert_eq!(shown["raw_body"]["data"][0]["message"]["id"], "wamid.L1");
+        let (ok, replayed, stderr) = leadline(&app.database.url, &["deliveries", "replay", id]);
+        assert!(ok, "{stderr}");
+        assert_eq!(replayed["results"][0]["outcome"], "duplicate");
+        assert_eq!(replayed["results"][1]["outcome"], "duplicate");
+        assert_eq!(app.count("messages").await, 2);
+    }
+}
+
+/// Three server processes behind an imaginary load balancer, one PostgreSQL: 50
+/// simultaneous first messages of one number, in five formats, make one lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_postgres_make_one_lead_per_number() {
+    let app = TestApp::spawn(Engine::Postgres).await;
+    let servers = vec![
+        start_server(&app.database.url).await,
+        start_server(&app.database.url).await,
+        start_server(&app.database.url).await,
+    ];
+    let client = reqwest::Client::new();
+    let formats = ["+6281234567890", "6281234567890", "+62 812-3456-7890", "62-812-3456-7890", "meta"];
+    let sends = (0..50).map(|i| {
+        let client = &client;
+        let server = &servers[i % servers.len()];
+        let secret = &app.webhook_secret;
+        async move {
+            let wamid = format!("wamid.REP{i}");
+            let (body, header) = match formats[i % formats.len()] {
+                "meta" => (meta_text(&wamid, "6281234567890", "Budi", "serbu"), "x-hub-signature-256"),
+                phone => (v2_text(&wamid, phone, CONVERSATION_ID, Some("Budi"), "serbu"), "x-webhook-signature"),
+            };
+            let raw = serde_json::to_vec(&body).unwrap();
+            let sig = leadline::server::webhook::signature::sign(secret, &raw);
+            let sig = if header == "x-hub-signature-256" { format!("sha256={sig}") } else { sig };
+            let response = client
+                .post(format!("{}/api/webhook/kapso", server.base_url))
+                .header("content-type", "application/json")
+                .header(header, sig)
+                .body(raw)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+        }
+    });
+    futures::future::join_all(sends).await;
+    assert_eq!(app.count("leads").await, 1);
+    assert_eq!(app.count("messages").await, 50);
+    assert_eq!(app.lead_row("+6281234567890").await["unread"], 50);
+}

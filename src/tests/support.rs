@@ -1,0 +1,422 @@
+//! Test harness: a real leadline app on a random port against a fresh database of
+//! either engine, driven over HTTP like Kapso and an integrator would.
+//!
+//! PostgreSQL tests need a server: `scripts/test` starts a throwaway cluster and sets
+//! `LEADLINE_TEST_PG_URL` (an admin URL); each test gets a database of its own there.
+
+#![allow(dead_code)]
+
+use leadline::server::{
+    db::Db,
+    http::{app, AppState},
+    webhook::signature::sign,
+    workspaces::{self, NewWorkspace, Workspace},
+};
+use leptos::config::LeptosOptions;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor};
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+pub use leadline::server::db::Engine;
+
+pub const PHONE_NUMBER_ID: &str = "123456789012345";
+
+/// Runs one async test body against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_mut)]
+            async fn run(mut $app: $crate::support::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::support::TestApp::spawn($crate::support::Engine::Sqlite).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::support::TestApp::spawn($crate::support::Engine::Postgres).await).await
+            }
+        }
+    )*};
+}
+
+/// A fresh, empty database of one engine; removed (SQLite) when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    pub engine: Engine,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed),
+        leadline::server::secrets::random_hex(4)
+    )
+}
+
+impl TestDatabase {
+    pub async fn create(engine: Engine) -> TestDatabase {
+        match engine {
+            Engine::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("leadline-test-{}", unique_name()));
+                std::fs::create_dir_all(&dir).unwrap();
+                TestDatabase {
+                    url: format!("sqlite://{}/leadline.db", dir.display()),
+                    engine,
+                    dir: Some(dir),
+                }
+            }
+            Engine::Postgres => {
+                let admin = std::env::var("LEADLINE_TEST_PG_URL").expect(
+                    "PostgreSQL tests need LEADLINE_TEST_PG_URL (an admin URL); scripts/test starts a server and sets it",
+                );
+                let name = format!("t_{}", unique_name());
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+                conn.close().await.unwrap();
+                let (base, _) = admin.rsplit_once('/').expect("admin URL ends with /database");
+                TestDatabase { url: format!("{base}/{name}"), engine, dir: None }
+            }
+        }
+    }
+}
+
+/// A running app, one workspace in it, and the credentials to drive it.
+pub struct TestApp {
+    pub base_url: String,
+    pub db: Db,
+    pub state: AppState,
+    pub workspace: Workspace,
+    pub webhook_secret: String,
+    pub verify_token: String,
+    pub api_token: String,
+    pub http: reqwest::Client,
+    pub database: TestDatabase,
+}
+
+pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("leadline")
+        .site_root(concat!(env!("CARGO_MANIFEST_DIR"), "/target/site"))
+        .site_addr(addr)
+        .build()
+}
+
+impl TestApp {
+    pub async fn spawn(engine: Engine) -> TestApp {
+        let database = TestDatabase::create(engine).await;
+        Self::spawn_on(database).await
+    }
+
+    pub async fn spawn_on(database: TestDatabase) -> TestApp {
+        let db = Db::open(&database.url).await.expect("open test database");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState::new(db.clone(), leptos_options(addr)).await.unwrap();
+        let router = app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let (workspace, secrets) = workspaces::create(
+            &db,
+            NewWorkspace {
+                name: "Toko Maju".into(),
+                phone_number_id: PHONE_NUMBER_ID.into(),
+                region: "ID".into(),
+                time_zone: "Asia/Jakarta".into(),
+                allow_unsigned_webhooks: false,
+            },
+        )
+        .await
+        .unwrap();
+        TestApp {
+            base_url: format!("http://{addr}"),
+            db,
+            state,
+            workspace,
+            webhook_secret: secrets.webhook_secret.unwrap(),
+            verify_token: secrets.verify_token.unwrap(),
+            api_token: secrets.api_token.unwrap(),
+            http: reqwest::Client::new(),
+            database,
+        }
+    }
+
+    /// Another workspace in the same app, with its own number and token.
+    pub async fn second_workspace(&self, phone_number_id: &str) -> (Workspace, String, String) {
+        let (workspace, secrets) = workspaces::create(
+            &self.db,
+            NewWorkspace {
+                name: "Toko Lain".into(),
+                phone_number_id: phone_number_id.into(),
+                region: "ID".into(),
+                time_zone: "Asia/Jakarta".into(),
+                allow_unsigned_webhooks: false,
+            },
+        )
+        .await
+        .unwrap();
+        (workspace, secrets.webhook_secret.unwrap(), secrets.api_token.unwrap())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A delivery signed the way Kapso signs (hex HMAC in X-Webhook-Signature).
+    pub async fn deliver(&self, body: &Value, event: Option<&str>) -> Reply {
+        let raw = serde_json::to_vec(body).unwrap();
+        self.deliver_bytes(&raw, event, None).await
+    }
+
+    pub async fn deliver_bytes(&self, raw: &[u8], event: Option<&str>, idempotency_key: Option<&str>) -> Reply {
+        let mut request = self
+            .http
+            .post(self.url("/api/webhook/kapso"))
+            .header("content-type", "application/json")
+            .header("x-webhook-signature", sign(&self.webhook_secret, raw))
+            .header("x-webhook-payload-version", "v2")
+            .body(raw.to_vec());
+        if let Some(event) = event {
+            request = request.header("x-webhook-event", event);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("x-idempotency-key", key);
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    /// A Meta-format delivery, signed with `X-Hub-Signature-256: sha256=…`.
+    pub async fn deliver_meta(&self, body: &Value) -> Reply {
+        let raw = serde_json::to_vec(body).unwrap();
+        let response = self
+            .http
+            .post(self.url("/api/webhook/kapso"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", format!("sha256={}", sign(&self.webhook_secret, &raw)))
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        Reply::from(response).await
+    }
+
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        self.api_as(&self.api_token, method, path, body).await
+    }
+
+    pub async fn api_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.api(reqwest::Method::GET, path, None).await
+    }
+
+    /// Every lead of the workspace, through the API's pagination.
+    pub async fn all_leads(&self) -> Vec<Value> {
+        let mut leads = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/leads?limit=100&cursor={c}"),
+                None => "/api/v1/leads?limit=100".to_string(),
+            };
+            let reply = self.get(&path).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            leads.extend(reply.body["leads"].as_array().unwrap().iter().cloned());
+            match reply.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return leads,
+            }
+        }
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    }
+
+    /// One row of a table as (column → value) for exact before/after comparisons.
+    pub async fn lead_row(&self, phone_normalized: &str) -> Value {
+        use sqlx::Row;
+        let row = sqlx::query(
+            "SELECT l.id, l.name, l.kapso_name, l.last_activity_at, l.updated_at, l.kapso_conversation_id, \
+             (SELECT CAST(COALESCE(SUM(c.unread_count), 0) AS BIGINT) FROM conversations c WHERE c.lead_id = l.id) AS unread, \
+             (SELECT COUNT(*) FROM messages m WHERE m.lead_id = l.id) AS messages \
+             FROM leads l WHERE l.phone_normalized = $1",
+        )
+        .bind(phone_normalized)
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        json!({
+            "id": row.try_get::<String, _>("id").unwrap(),
+            "name": row.try_get::<Option<String>, _>("name").unwrap(),
+            "kapso_name": row.try_get::<Option<String>, _>("kapso_name").unwrap(),
+            "last_activity_at": row.try_get::<Option<i64>, _>("last_activity_at").unwrap(),
+            "updated_at": row.try_get::<i64, _>("updated_at").unwrap(),
+            "kapso_conversation_id": row.try_get::<Option<String>, _>("kapso_conversation_id").unwrap(),
+            "unread": row.try_get::<i64, _>("unread").unwrap(),
+            "messages": row.try_get::<i64, _>("messages").unwrap(),
+        })
+    }
+}
+
+/// A response, read whole: status, headers and the body as JSON (or a string).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, headers, body }
+    }
+
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(&self, status: StatusCode) -> &Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+// ---- Payload builders: the shapes of ../shared/fixtures/kapso, parameterised. ----
+
+pub const CONVERSATION_ID: &str = "3f1c2b7e-8d4a-4c1e-9a55-2b6f0d9e7a11";
+
+/// A Kapso v2 `whatsapp.message.received` body.
+pub fn v2_text(wamid: &str, phone: &str, conversation_id: &str, profile_name: Option<&str>, text: &str) -> Value {
+    json!({
+        "message": {
+            "id": wamid,
+            "timestamp": "1767243600",
+            "type": "text",
+            "text": { "body": text },
+            "kapso": { "direction": "inbound", "status": "received", "has_media": false, "content": text }
+        },
+        "conversation": {
+            "id": conversation_id,
+            "phone_number": phone,
+            "status": "active",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "kapso": { "contact_name": profile_name }
+        },
+        "is_new_conversation": false,
+        "phone_number_id": PHONE_NUMBER_ID
+    })
+}
+
+/// A Kapso v2 outbound message event (sent / delivered / read / failed).
+pub fn v2_outbound(wamid: &str, phone: &str, conversation_id: &str, status: &str, text: &str) -> Value {
+    json!({
+        "message": {
+            "id": wamid,
+            "timestamp": "1767243650",
+            "type": "text",
+            "to": phone.trim_start_matches('+'),
+            "text": { "body": text },
+            "kapso": { "direction": "outbound", "status": status, "content": text }
+        },
+        "conversation": { "id": conversation_id, "phone_number": phone, "phone_number_id": PHONE_NUMBER_ID },
+        "phone_number_id": PHONE_NUMBER_ID
+    })
+}
+
+pub fn v2_batch(items: Vec<Value>) -> Value {
+    let size = items.len();
+    json!({
+        "type": "whatsapp.message.received",
+        "batch": true,
+        "data": items,
+        "batch_info": { "size": size, "window_ms": 5000 }
+    })
+}
+
+/// A Meta-forwarded text message; `wa_id` as WhatsApp writes it (digits, no `+`).
+pub fn meta_text(wamid: &str, wa_id: &str, profile_name: &str, text: &str) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
+                    "contacts": [{ "profile": { "name": profile_name }, "wa_id": wa_id }],
+                    "messages": [{
+                        "from": wa_id, "id": wamid, "timestamp": "1767243700", "type": "text",
+                        "text": { "body": text }
+                    }]
+                }
+            }]
+        }]
+    })
+}
+
+pub fn meta_status(wamid: &str, status: &str, recipient: &str) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
+                    "statuses": [{ "id": wamid, "status": status, "timestamp": "1767243800", "recipient_id": recipient }]
+                }
+            }]
+        }]
+    })
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/tests/fixtures/kapso").join(name)).unwrap()
+}
+
+/// A deterministic shuffle (no randomness in tests without a seed to replay it).
+pub fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    for i in (1..items.len()).rev() {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let j = (state >> 33) as usize % (i + 1);
+        items.swap(i, j);
+    }
+}
