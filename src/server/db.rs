@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
     migrate::{Migration, MigrationSource, MigrationType, Migrator},
-    AnyPool, ConnectOptions, Executor,
+    AnyPool, Executor,
 };
 use std::{borrow::Cow, path::Path, str::FromStr, time::Duration};
 
@@ -29,6 +29,13 @@ pub struct Db {
     pub pool: AnyPool,
     pub engine: Engine,
     url: String,
+}
+
+/// The file behind a `sqlite://` URL (`None` for in-memory databases).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,14 +89,12 @@ impl Db {
         Ok(())
     }
 
-    /// A connection outside the pool, for the SQLite ingest writer that holds one for
-    /// its whole life.
-    pub async fn dedicated_connection(&self) -> Result<sqlx::AnyConnection, sqlx::Error> {
-        let mut conn = AnyConnectOptions::from_str(&self.url)?.connect().await?;
-        if self.engine == Engine::Sqlite {
-            conn.execute(SQLITE_PRAGMAS).await?;
+    /// The SQLite database file, for the ingest writer's own connection.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match self.engine {
+            Engine::Sqlite => sqlite_file(&self.url),
+            Engine::Postgres => None,
         }
-        Ok(conn)
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {

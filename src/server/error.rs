@@ -94,6 +94,19 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::server::store::StoreError> for AppError {
+    fn from(err: crate::server::store::StoreError) -> AppError {
+        match err {
+            crate::server::store::StoreError::Sqlx(err) => err.into(),
+            other if other.is_unavailable() => AppError::Unavailable("the database is unavailable; try again shortly".into()),
+            other => {
+                tracing::error!(error = %other, "database error");
+                AppError::Internal("internal error".into())
+            }
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": self.code(), "message": self.to_string() });

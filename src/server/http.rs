@@ -41,7 +41,7 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    pub async fn new(db: Db, leptos_options: LeptosOptions) -> Result<AppState, sqlx::Error> {
+    pub async fn new(db: Db, leptos_options: LeptosOptions) -> Result<AppState, crate::server::store::StoreError> {
         let committer = Committer::start(&db).await?;
         Ok(AppState {
             workspaces: WorkspaceDirectory::new(db.clone()),

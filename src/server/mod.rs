@@ -20,6 +20,7 @@ pub mod live;
 pub mod messages;
 pub mod phone;
 pub mod secrets;
+pub mod store;
 pub mod telemetry;
 pub mod webhook;
 pub mod workspaces;

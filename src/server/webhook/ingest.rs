@@ -23,12 +23,13 @@
 use super::payload::{ConversationEvent, DeliveryStatus, Direction, Event, Format, Item, MessageEvent, StatusEvent};
 use crate::server::{
     clock::now_ms,
+    db::Engine,
     ids::{ConversationId, DeliveryId, LeadId, MessageId, WorkspaceId},
     phone::CustomerKey,
+    store::{Exec, StoreError},
     workspaces::Workspace,
 };
 use serde::Serialize;
-use sqlx::{AnyConnection, Connection, Row};
 use std::sync::Arc;
 
 /// A delivery ready to be written: every item routed to its workspace (or `None` when
@@ -116,22 +117,52 @@ impl ItemReport {
     }
 }
 
-/// Writes every item of `submission`, then its log row, on `conn`.
-pub async fn apply_delivery(conn: &mut AnyConnection, submission: &Submission) -> Result<DeliveryReport, sqlx::Error> {
-    let mut results = Vec::with_capacity(submission.items.len());
-    for (index, (workspace, item)) in submission.items.iter().enumerate() {
-        let report = match workspace {
-            None => ItemReport::ignored(
+/// Runs an idempotent write again when PostgreSQL fails it for a reason that retrying
+/// cures: a deadlock or serialization failure, or a concurrent copy of the same message
+/// that committed first.
+macro_rules! retrying {
+    ($attempt:expr) => {{
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match $attempt.await {
+                Err(err) if tries < 4 && err.is_retryable() => continue,
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Writes every item of `submission`, then its log row.
+pub async fn apply_delivery<E: Exec>(conn: &mut E, submission: &Submission) -> Result<DeliveryReport, StoreError> {
+    let items = &submission.items;
+    let mut results = Vec::with_capacity(items.len());
+    let mut index = 0;
+    while index < items.len() {
+        let (workspace, item) = &items[index];
+        let Some(workspace) = workspace else {
+            results.push(ItemReport::ignored(
                 index,
                 kind_of(&item.event),
                 format!(
                     "no workspace is connected to phone_number_id {}",
                     item.phone_number_id.as_deref().unwrap_or("(none)")
                 ),
-            ),
-            Some(workspace) => apply_item_with_retry(conn, workspace, index, &item.event).await?,
+            ));
+            index += 1;
+            continue;
         };
-        results.push(report);
+        match inbound_run(items, index) {
+            Some(run) => {
+                let end = index + run.messages.len();
+                results.extend(retrying!(apply_inbound_run(conn, workspace, &run))?);
+                index = end;
+            }
+            None => {
+                results.push(retrying!(apply_item(conn, workspace, index, &item.event))?);
+                index += 1;
+            }
+        }
     }
     log_delivery(conn, submission, &results).await?;
     Ok(DeliveryReport { delivery_id: submission.delivery_id.to_string(), results })
@@ -153,62 +184,66 @@ enum Applied {
     Undo(ItemReport),
 }
 
-async fn apply_item_with_retry(
-    conn: &mut AnyConnection,
-    workspace: &Workspace,
-    index: usize,
-    event: &Event,
-) -> Result<ItemReport, sqlx::Error> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match apply_item_in_scope(conn, workspace, index, event).await {
-            // PostgreSQL may pick this transaction as a deadlock victim or fail it for
-            // serialization; the item is idempotent, so simply run it again.
-            Err(err) if attempt < 4 && is_transient_conflict(&err) => continue,
-            other => return other,
-        }
-    }
-}
-
-async fn apply_item_in_scope(
-    conn: &mut AnyConnection,
-    workspace: &Workspace,
-    index: usize,
-    event: &Event,
-) -> Result<ItemReport, sqlx::Error> {
-    let mut scope = conn.begin().await?;
+/// One item that is not an inbound message, in a scope of its own.
+async fn apply_item<E: Exec>(conn: &mut E, workspace: &Workspace, index: usize, event: &Event) -> Result<ItemReport, StoreError> {
+    conn.begin_scope().await?;
     let applied = match event {
-        Event::Message(message) => match message.direction {
-            Direction::Inbound => inbound_message(&mut scope, workspace, index, message).await,
-            Direction::Outbound => outbound_message(&mut scope, workspace, index, message).await,
-        },
-        Event::Status(status) => status_update(&mut scope, workspace, index, status).await,
-        Event::Conversation(conversation) => conversation_update(&mut scope, workspace, index, conversation).await,
+        Event::Message(message) => outbound_message(conn, workspace, index, message).await,
+        Event::Status(status) => status_update(conn, workspace, index, status).await,
+        Event::Conversation(conversation) => conversation_update(conn, workspace, index, conversation).await,
         Event::Ignored { reason } => Ok(Applied::Keep(ItemReport::ignored(index, "event", reason.clone()))),
     };
     match applied {
         Ok(Applied::Keep(report)) => {
-            scope.commit().await?;
+            conn.end_scope(true).await?;
             Ok(report)
         }
         Ok(Applied::Undo(report)) => {
-            scope.rollback().await?;
+            conn.end_scope(false).await?;
             Ok(report)
         }
         Err(err) => {
-            // Dropping the scope rolls it back; an explicit rollback reports errors.
-            let _ = scope.rollback().await;
+            let _ = conn.end_scope(false).await;
             Err(err)
         }
     }
 }
 
-fn is_transient_conflict(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01") | Some("40001")))
+/// Consecutive inbound messages of one customer in one conversation, as Kapso batches
+/// them: written with one lead update and one conversation update.
+struct InboundRun<'a> {
+    key: CustomerKey,
+    first_index: usize,
+    messages: Vec<&'a MessageEvent>,
 }
 
-const UPSERT_LEAD_FOR_INBOUND: &str = "\
+/// The run of inbound messages that starts at `start`, if the item there is one.
+fn inbound_run(items: &[(Option<Arc<Workspace>>, Item)], start: usize) -> Option<InboundRun<'_>> {
+    let inbound = |i: usize| match &items[i] {
+        (Some(ws), Item { event: Event::Message(m), .. }) if m.direction == Direction::Inbound => Some((ws, m)),
+        _ => None,
+    };
+    let (workspace, first) = inbound(start)?;
+    let key = customer_key(&first.customer)?;
+    let mut messages = vec![first];
+    for i in start + 1..items.len() {
+        match inbound(i) {
+            Some((ws, m))
+                if ws.id == workspace.id
+                    && m.kapso_conversation_id == first.kapso_conversation_id
+                    && customer_key(&m.customer).as_ref() == Some(&key) =>
+            {
+                messages.push(m)
+            }
+            _ => break,
+        }
+    }
+    Some(InboundRun { key, first_index: start, messages })
+}
+
+/// Step 1: find-or-create the lead by its phone key; refresh the profile name, move
+/// the activity time forward, never touch the manual name.
+const UPSERT_LEAD: &str = "\
 INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_valid, kapso_name, lead_status, source,
                    kapso_conversation_id, created_at, updated_at, last_activity_at)
 VALUES ($1, $2, $3, $4, $5, $6, 'new', 'whatsapp', $7, $8, $8, $8)
@@ -221,55 +256,128 @@ ON CONFLICT (workspace_id, phone_normalized) DO UPDATE SET
     updated_at = excluded.updated_at
 RETURNING id";
 
-async fn inbound_message(
-    conn: &mut AnyConnection,
-    workspace: &Workspace,
-    index: usize,
-    message: &MessageEvent,
-) -> Result<Applied, sqlx::Error> {
-    let mut report = ItemReport::new(index, "message", Outcome::Created);
-    report.kapso_message_id = Some(message.wamid.clone());
-    report.kapso_conversation_id = message.kapso_conversation_id.clone();
-    let Some(key) = customer_key(&message.customer) else {
-        return Ok(Applied::Keep(ItemReport {
-            reason: Some("the message names no sender (no phone number and no user id)".into()),
-            outcome: Outcome::Ignored,
-            ..report
-        }));
-    };
-    let now = now_ms();
-    let proposed = LeadId::generate();
-    let lead_id: String = sqlx::query(UPSERT_LEAD_FOR_INBOUND)
-        .bind(proposed.as_str())
-        .bind(workspace.id.as_str())
-        .bind(raw_identity(&message.customer, &key))
-        .bind(key.as_str())
-        .bind(i64::from(key.is_valid_phone()))
-        .bind(message.customer.profile_name.as_deref())
-        .bind(message.kapso_conversation_id.as_deref())
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("id")?;
-    report.lead_created = lead_id == proposed.as_str();
-    let conversation_id = record_in_conversation(conn, workspace, &lead_id, message, 1, now).await?;
-    let inserted = insert_message(conn, workspace, &lead_id, &conversation_id, message, now).await?;
-    let report = report.touching(workspace, &lead_id);
-    if inserted {
-        Ok(Applied::Keep(report))
-    } else {
-        Ok(Applied::Undo(ItemReport { outcome: Outcome::Duplicate, lead_created: false, ..report }))
+/// Writes a run of inbound messages: repeats are skipped, and if nothing is new nothing
+/// is written at all (no activity bump, no unread bump). Otherwise, in one scope: the
+/// lead (step 1), the conversation (step 2: unread + the number of new messages), and
+/// each new message (step 3).
+async fn apply_inbound_run<E: Exec>(conn: &mut E, workspace: &Workspace, run: &InboundRun<'_>) -> Result<Vec<ItemReport>, StoreError> {
+    let mut fresh: Vec<usize> = Vec::new();
+    for (offset, message) in run.messages.iter().enumerate() {
+        let repeated_in_run = run.messages[..offset].iter().any(|earlier| earlier.wamid == message.wamid);
+        if !repeated_in_run && !message_exists(conn, workspace, &message.wamid).await? {
+            fresh.push(offset);
+        }
     }
+    let report = |offset: usize, outcome: Outcome| {
+        let message = run.messages[offset];
+        let mut report = ItemReport::new(run.first_index + offset, "message", outcome);
+        report.kapso_message_id = Some(message.wamid.clone());
+        report.kapso_conversation_id = message.kapso_conversation_id.clone();
+        report
+    };
+    let Some(&latest) = fresh.last() else {
+        let lead_id = find_lead_id(conn, workspace, &run.key).await?;
+        return Ok((0..run.messages.len())
+            .map(|offset| {
+                let duplicate = report(offset, Outcome::Duplicate);
+                match &lead_id {
+                    Some(id) => duplicate.touching(workspace, id),
+                    None => duplicate,
+                }
+            })
+            .collect());
+    };
+
+    // PostgreSQL: a transaction per run. SQLite: the writer's group transaction already
+    // covers it, and nobody else writes in between.
+    let scoped = conn.engine() == Engine::Postgres;
+    if scoped {
+        conn.begin_scope().await?;
+    }
+    let written = write_inbound_run(conn, workspace, run, &fresh, latest).await;
+    if scoped {
+        match &written {
+            Ok(_) => conn.end_scope(true).await?,
+            Err(_) => {
+                let _ = conn.end_scope(false).await;
+            }
+        }
+    }
+    let (lead_id, lead_created) = written?;
+    Ok((0..run.messages.len())
+        .map(|offset| {
+            let is_fresh = fresh.contains(&offset);
+            let mut item = report(offset, if is_fresh { Outcome::Created } else { Outcome::Duplicate });
+            item.lead_created = lead_created && Some(&offset) == fresh.first();
+            item.touching(workspace, &lead_id)
+        })
+        .collect())
+}
+
+async fn write_inbound_run<E: Exec>(
+    conn: &mut E,
+    workspace: &Workspace,
+    run: &InboundRun<'_>,
+    fresh: &[usize],
+    latest: usize,
+) -> Result<(String, bool), StoreError> {
+    let now = now_ms();
+    let last = run.messages[latest];
+    let profile_name = fresh.iter().rev().find_map(|&o| run.messages[o].customer.profile_name.as_deref());
+    let proposed_lead = LeadId::generate();
+    let (raw_phone, key) = (raw_identity(&last.customer, &run.key), run.key.as_str());
+    let lead_id = conn
+        .query_one(
+            UPSERT_LEAD,
+            &[
+                proposed_lead.as_str().into(),
+                workspace.id.as_str().into(),
+                (&raw_phone).into(),
+                (&key).into(),
+                i64::from(run.key.is_valid_phone()).into(),
+                profile_name.into(),
+                last.kapso_conversation_id.as_deref().into(),
+                now.into(),
+            ],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Shape("the lead upsert returned no row".into()))?
+        .text(0)?;
+    let conversation_id = record_in_conversation(
+        conn,
+        workspace,
+        &lead_id,
+        last.kapso_conversation_id.as_deref(),
+        last.conversation_status.as_deref(),
+        &last.preview,
+        fresh.len() as i64,
+        now,
+    )
+    .await?;
+    for &offset in fresh {
+        if !insert_message(conn, workspace, &lead_id, &conversation_id, run.messages[offset], now).await? {
+            // Only on PostgreSQL: a concurrent delivery of the same message committed
+            // after our check. Roll back and run again; it will count as a repeat.
+            return Err(StoreError::RaceLost);
+        }
+    }
+    tracing::debug!(
+        customer = %crate::server::telemetry::mask_phone(&run.key.as_str()),
+        text = %last.content.as_deref().map(crate::server::telemetry::mask_text).unwrap_or_default(),
+        messages = fresh.len(),
+        "inbound messages stored"
+    );
+    Ok((lead_id.clone(), lead_id == proposed_lead.as_str()))
 }
 
 /// An outbound message (the business wrote, from Kapso or from us): records it on a lead
 /// that already exists, or moves its delivery status forward.
-async fn outbound_message(
-    conn: &mut AnyConnection,
+async fn outbound_message<E: Exec>(
+    conn: &mut E,
     workspace: &Workspace,
     index: usize,
     message: &MessageEvent,
-) -> Result<Applied, sqlx::Error> {
+) -> Result<Applied, StoreError> {
     let mut report = ItemReport::new(index, "message", Outcome::Updated);
     report.kapso_message_id = Some(message.wamid.clone());
     report.kapso_conversation_id = message.kapso_conversation_id.clone();
@@ -297,7 +405,17 @@ async fn outbound_message(
     if let Some(kapso_id) = &message.kapso_conversation_id {
         link_conversation(conn, &lead_id, kapso_id, now).await?;
     }
-    let conversation_id = record_in_conversation(conn, workspace, &lead_id, message, 0, now).await?;
+    let conversation_id = record_in_conversation(
+        conn,
+        workspace,
+        &lead_id,
+        message.kapso_conversation_id.as_deref(),
+        message.conversation_status.as_deref(),
+        &message.preview,
+        0,
+        now,
+    )
+    .await?;
     let inserted = insert_message(conn, workspace, &lead_id, &conversation_id, message, now).await?;
     let report = ItemReport { outcome: Outcome::Created, ..report.touching(workspace, &lead_id) };
     if inserted {
@@ -307,12 +425,12 @@ async fn outbound_message(
     }
 }
 
-async fn status_update(
-    conn: &mut AnyConnection,
+async fn status_update<E: Exec>(
+    conn: &mut E,
     workspace: &Workspace,
     index: usize,
     status: &StatusEvent,
-) -> Result<Applied, sqlx::Error> {
+) -> Result<Applied, StoreError> {
     let mut report = ItemReport::new(index, "status", Outcome::Updated);
     report.kapso_message_id = Some(status.wamid.clone());
     Ok(Applied::Keep(
@@ -328,28 +446,24 @@ async fn status_update(
     ))
 }
 
-async fn conversation_update(
-    conn: &mut AnyConnection,
+async fn conversation_update<E: Exec>(
+    conn: &mut E,
     workspace: &Workspace,
     index: usize,
     event: &ConversationEvent,
-) -> Result<Applied, sqlx::Error> {
+) -> Result<Applied, StoreError> {
     let mut report = ItemReport::new(index, "conversation", Outcome::Updated);
     report.kapso_conversation_id = Some(event.kapso_conversation_id.clone());
     let now = now_ms();
-    let updated = sqlx::query(
-        "UPDATE conversations SET status = COALESCE($1, status), updated_at = $2 \
-         WHERE workspace_id = $3 AND kapso_conversation_id = $4 RETURNING lead_id",
-    )
-    .bind(event.status.as_deref())
-    .bind(now)
-    .bind(workspace.id.as_str())
-    .bind(&event.kapso_conversation_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let updated = conn
+        .query_one(
+            "UPDATE conversations SET status = COALESCE($1, status), updated_at = $2 \
+             WHERE workspace_id = $3 AND kapso_conversation_id = $4 RETURNING lead_id",
+            &[event.status.as_deref().into(), now.into(), workspace.id.as_str().into(), event.kapso_conversation_id.as_str().into()],
+        )
+        .await?;
     if let Some(row) = updated {
-        let lead_id: String = row.try_get("lead_id")?;
-        return Ok(Applied::Keep(report.touching(workspace, &lead_id)));
+        return Ok(Applied::Keep(report.touching(workspace, &row.text(0)?)));
     }
     let lead_id = match customer_key(&event.customer) {
         Some(key) => find_lead_id(conn, workspace, &key).await?,
@@ -363,18 +477,20 @@ async fn conversation_update(
         }));
     };
     link_conversation(conn, &lead_id, &event.kapso_conversation_id, now).await?;
-    sqlx::query(
+    let conversation_id = ConversationId::generate();
+    conn.execute(
         "INSERT INTO conversations (id, workspace_id, lead_id, kapso_conversation_id, status, unread_count, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, COALESCE($5, 'active'), 0, $6, $6) \
          ON CONFLICT (workspace_id, kapso_conversation_id) DO NOTHING",
+        &[
+            conversation_id.as_str().into(),
+            workspace.id.as_str().into(),
+            lead_id.as_str().into(),
+            event.kapso_conversation_id.as_str().into(),
+            event.status.as_deref().into(),
+            now.into(),
+        ],
     )
-    .bind(ConversationId::generate().as_str())
-    .bind(workspace.id.as_str())
-    .bind(&lead_id)
-    .bind(&event.kapso_conversation_id)
-    .bind(event.status.as_deref())
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     Ok(Applied::Keep(ItemReport { outcome: Outcome::Created, ..report.touching(workspace, &lead_id) }))
 }
@@ -391,30 +507,29 @@ fn raw_identity(customer: &super::payload::Customer, key: &CustomerKey) -> Strin
     }
 }
 
-async fn find_lead_id(conn: &mut AnyConnection, workspace: &Workspace, key: &CustomerKey) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT id FROM leads WHERE workspace_id = $1 AND phone_normalized = $2")
-        .bind(workspace.id.as_str())
-        .bind(key.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| r.try_get("id")).transpose()
+async fn find_lead_id<E: Exec>(conn: &mut E, workspace: &Workspace, key: &CustomerKey) -> Result<Option<String>, StoreError> {
+    conn.query_one(
+        "SELECT id FROM leads WHERE workspace_id = $1 AND phone_normalized = $2",
+        &[workspace.id.as_str().into(), (&key.as_str()).into()],
+    )
+    .await?
+    .map(|row| row.text(0))
+    .transpose()
 }
 
 /// Points a lead without a conversation at this one (locks the lead row first, see the
 /// module notes on lock order).
-async fn link_conversation(conn: &mut AnyConnection, lead_id: &str, kapso_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+async fn link_conversation<E: Exec>(conn: &mut E, lead_id: &str, kapso_id: &str, now: i64) -> Result<(), StoreError> {
+    conn.execute(
         "UPDATE leads SET kapso_conversation_id = COALESCE(kapso_conversation_id, $1), updated_at = $2 WHERE id = $3",
+        &[kapso_id.into(), now.into(), lead_id.into()],
     )
-    .bind(kapso_id)
-    .bind(now)
-    .bind(lead_id)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-const UPSERT_CONVERSATION: &str = "\
+/// Step 2 with a Kapso conversation id: count messages into it.
+const UPSERT_KAPSO_CONVERSATION: &str = "\
 INSERT INTO conversations (id, workspace_id, lead_id, kapso_conversation_id, status, unread_count,
                            last_message_at, last_message_preview, created_at, updated_at)
 VALUES ($1, $2, $3, $4, COALESCE($5, 'active'), $6, $7, $8, $7, $7)
@@ -426,116 +541,120 @@ ON CONFLICT (workspace_id, kapso_conversation_id) DO UPDATE SET
     last_message_at = CASE
         WHEN conversations.last_message_at IS NULL OR conversations.last_message_at <= excluded.last_message_at
         THEN excluded.last_message_at ELSE conversations.last_message_at END,
-    status = excluded.status,
+    status = COALESCE($5, conversations.status),
     updated_at = excluded.updated_at
 RETURNING id";
 
-/// Counts a message into its conversation and returns the conversation's id. Kapso
-/// deliveries name the conversation; Meta-format ones do not, and join the lead's
-/// latest conversation (or start one without a Kapso id).
-async fn record_in_conversation(
-    conn: &mut AnyConnection,
+/// Counts messages into a conversation (`unread` more unread, the preview and time of
+/// the latest) and returns its id: the Kapso conversation when the delivery names one;
+/// otherwise (Meta's format) the lead's latest conversation, or a new one without a
+/// Kapso id.
+#[allow(clippy::too_many_arguments)]
+async fn record_in_conversation<E: Exec>(
+    conn: &mut E,
     workspace: &Workspace,
     lead_id: &str,
-    message: &MessageEvent,
-    unread_increment: i64,
+    kapso_conversation_id: Option<&str>,
+    status: Option<&str>,
+    preview: &str,
+    unread: i64,
     now: i64,
-) -> Result<String, sqlx::Error> {
-    if let Some(kapso_id) = &message.kapso_conversation_id {
-        return sqlx::query(UPSERT_CONVERSATION)
-            .bind(ConversationId::generate().as_str())
-            .bind(workspace.id.as_str())
-            .bind(lead_id)
-            .bind(kapso_id)
-            .bind(message.conversation_status.as_deref())
-            .bind(unread_increment)
-            .bind(now)
-            .bind(&message.preview)
-            .fetch_one(&mut *conn)
+) -> Result<String, StoreError> {
+    if let Some(kapso_id) = kapso_conversation_id {
+        let proposed = ConversationId::generate();
+        return conn
+            .query_one(
+                UPSERT_KAPSO_CONVERSATION,
+                &[
+                    proposed.as_str().into(),
+                    workspace.id.as_str().into(),
+                    lead_id.into(),
+                    kapso_id.into(),
+                    status.into(),
+                    unread.into(),
+                    now.into(),
+                    preview.into(),
+                ],
+            )
             .await?
-            .try_get("id");
+            .ok_or_else(|| StoreError::Shape("the conversation upsert returned no row".into()))?
+            .text(0);
     }
-    let latest = sqlx::query(
-        "SELECT id FROM conversations WHERE lead_id = $1 \
-         ORDER BY COALESCE(last_message_at, 0) DESC, created_at DESC LIMIT 1",
-    )
-    .bind(lead_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let latest = conn
+        .query_one(
+            "SELECT id FROM conversations WHERE lead_id = $1 \
+             ORDER BY COALESCE(last_message_at, 0) DESC, created_at DESC LIMIT 1",
+            &[lead_id.into()],
+        )
+        .await?;
     if let Some(row) = latest {
-        let id: String = row.try_get("id")?;
-        sqlx::query(
+        let id = row.text(0)?;
+        conn.execute(
             "UPDATE conversations SET unread_count = unread_count + $1, \
              last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= $2 THEN $3 ELSE last_message_preview END, \
              last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= $2 THEN $2 ELSE last_message_at END, \
              updated_at = $2 WHERE id = $4",
+            &[unread.into(), now.into(), preview.into(), id.as_str().into()],
         )
-        .bind(unread_increment)
-        .bind(now)
-        .bind(&message.preview)
-        .bind(&id)
-        .execute(&mut *conn)
         .await?;
         return Ok(id);
     }
-    let id = ConversationId::generate();
-    sqlx::query(
+    let id = ConversationId::generate().into_string();
+    conn.execute(
         "INSERT INTO conversations (id, workspace_id, lead_id, kapso_conversation_id, status, unread_count, \
          last_message_at, last_message_preview, created_at, updated_at) \
          VALUES ($1, $2, $3, NULL, 'active', $4, $5, $6, $5, $5)",
+        &[id.as_str().into(), workspace.id.as_str().into(), lead_id.into(), unread.into(), now.into(), preview.into()],
     )
-    .bind(id.as_str())
-    .bind(workspace.id.as_str())
-    .bind(lead_id)
-    .bind(unread_increment)
-    .bind(now)
-    .bind(&message.preview)
-    .execute(&mut *conn)
     .await?;
-    Ok(id.into_string())
+    Ok(id)
 }
 
-/// Inserts the message unless its id is already stored; `false` means it was.
-async fn insert_message(
-    conn: &mut AnyConnection,
+/// Step 3: inserts a message unless its id is already stored; `false` means it was.
+async fn insert_message<E: Exec>(
+    conn: &mut E,
     workspace: &Workspace,
     lead_id: &str,
     conversation_id: &str,
     message: &MessageEvent,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, StoreError> {
     let status = message.status.filter(|_| message.direction == Direction::Outbound);
-    let result = sqlx::query(
-        "INSERT INTO messages (id, workspace_id, lead_id, conversation_id, kapso_message_id, direction, message_type, \
-         content, media_url, reply_to_kapso_message_id, provider_timestamp, received_at, status, status_rank, status_error) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         ON CONFLICT (workspace_id, kapso_message_id) DO NOTHING",
-    )
-    .bind(MessageId::generate().as_str())
-    .bind(workspace.id.as_str())
-    .bind(lead_id)
-    .bind(conversation_id)
-    .bind(&message.wamid)
-    .bind(message.direction.as_str())
-    .bind(&message.message_type)
-    .bind(message.content.as_deref())
-    .bind(message.media_url.as_deref())
-    .bind(message.reply_to.as_deref())
-    .bind(message.provider_timestamp)
-    .bind(now)
-    .bind(status.map(DeliveryStatus::as_str))
-    .bind(status.map_or(0, DeliveryStatus::rank))
-    .bind(message.status_error.as_deref())
-    .execute(&mut *conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    let id = MessageId::generate();
+    let inserted = conn
+        .execute(
+            "INSERT INTO messages (id, workspace_id, lead_id, conversation_id, kapso_message_id, direction, message_type, \
+             content, media_url, reply_to_kapso_message_id, provider_timestamp, received_at, status, status_rank, status_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (workspace_id, kapso_message_id) DO NOTHING",
+            &[
+                id.as_str().into(),
+                workspace.id.as_str().into(),
+                lead_id.into(),
+                conversation_id.into(),
+                message.wamid.as_str().into(),
+                message.direction.as_str().into(),
+                message.message_type.as_str().into(),
+                message.content.as_deref().into(),
+                message.media_url.as_deref().into(),
+                message.reply_to.as_deref().into(),
+                message.provider_timestamp.into(),
+                now.into(),
+                status.map(DeliveryStatus::as_str).into(),
+                status.map_or(0, DeliveryStatus::rank).into(),
+                message.status_error.as_deref().into(),
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
 }
 
-async fn message_exists(conn: &mut AnyConnection, workspace: &Workspace, wamid: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 AS one FROM messages WHERE workspace_id = $1 AND kapso_message_id = $2")
-        .bind(workspace.id.as_str())
-        .bind(wamid)
-        .fetch_optional(&mut *conn)
+async fn message_exists<E: Exec>(conn: &mut E, workspace: &Workspace, wamid: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_one(
+            "SELECT 1 FROM messages WHERE workspace_id = $1 AND kapso_message_id = $2",
+            &[workspace.id.as_str().into(), wamid.into()],
+        )
         .await?
         .is_some())
 }
@@ -550,27 +669,23 @@ enum StatusChange {
 
 /// Moves an outbound message's status forward, never backwards: a late "delivered"
 /// after "read" changes nothing.
-async fn advance_status(
-    conn: &mut AnyConnection,
+async fn advance_status<E: Exec>(
+    conn: &mut E,
     workspace: &Workspace,
     wamid: &str,
     status: DeliveryStatus,
     error: Option<&str>,
-) -> Result<StatusChange, sqlx::Error> {
-    let advanced = sqlx::query(
-        "UPDATE messages SET status = $1, status_rank = $2, status_error = COALESCE($3, status_error) \
-         WHERE workspace_id = $4 AND kapso_message_id = $5 AND direction = 'outbound' AND status_rank < $2 \
-         RETURNING lead_id",
-    )
-    .bind(status.as_str())
-    .bind(status.rank())
-    .bind(error)
-    .bind(workspace.id.as_str())
-    .bind(wamid)
-    .fetch_optional(&mut *conn)
-    .await?;
+) -> Result<StatusChange, StoreError> {
+    let advanced = conn
+        .query_one(
+            "UPDATE messages SET status = $1, status_rank = $2, status_error = COALESCE($3, status_error) \
+             WHERE workspace_id = $4 AND kapso_message_id = $5 AND direction = 'outbound' AND status_rank < $2 \
+             RETURNING lead_id",
+            &[status.as_str().into(), status.rank().into(), error.into(), workspace.id.as_str().into(), wamid.into()],
+        )
+        .await?;
     if let Some(row) = advanced {
-        return Ok(StatusChange::Advanced(row.try_get("lead_id")?));
+        return Ok(StatusChange::Advanced(row.text(0)?));
     }
     Ok(if message_exists(conn, workspace, wamid).await? {
         StatusChange::NotNewer
@@ -579,21 +694,22 @@ async fn advance_status(
     })
 }
 
-async fn log_delivery(conn: &mut AnyConnection, submission: &Submission, results: &[ItemReport]) -> Result<(), sqlx::Error> {
+async fn log_delivery<E: Exec>(conn: &mut E, submission: &Submission, results: &[ItemReport]) -> Result<(), StoreError> {
     let outcome = serde_json::to_string(results).unwrap_or_else(|_| "[]".into());
-    sqlx::query(
+    conn.execute(
         "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
+        &[
+            submission.delivery_id.as_str().into(),
+            submission.workspace_id.as_str().into(),
+            submission.idempotency_key.as_deref().into(),
+            submission.event.as_deref().into(),
+            submission.format.as_str().into(),
+            submission.raw_body.as_str().into(),
+            submission.received_at.into(),
+            (&outcome).into(),
+        ],
     )
-    .bind(submission.delivery_id.as_str())
-    .bind(submission.workspace_id.as_str())
-    .bind(submission.idempotency_key.as_deref())
-    .bind(submission.event.as_deref())
-    .bind(submission.format.as_str())
-    .bind(&submission.raw_body)
-    .bind(submission.received_at)
-    .bind(outcome)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -1,0 +1,320 @@
+//! The statement executor the webhook's ingest code is written against, so the same
+//! SQL and the same logic run on both engines:
+//!
+//! - [`PgExec`]: a pooled sqlx connection to PostgreSQL. Concurrent requests (and
+//!   replicas) each hold one; every item is a transaction of its own.
+//! - [`SqliteExec`]: the SQLite ingest writer's own rusqlite connection, in a dedicated
+//!   thread (see `webhook/commit.rs`). Statements run in that thread, prepared once and
+//!   cached: sqlx's SQLite driver hands every statement to a worker thread and back,
+//!   and on the single writer's serial path those two thread hand-offs per statement
+//!   (tens of microseconds under load) would cap ingest far below what SQLite can do.
+//!
+//! Statements are written once, with `$n` placeholders, for both engines.
+
+use crate::server::db::Engine;
+use sqlx::{any::AnyRow, pool::PoolConnection, Any, Row as _};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, OnceLock},
+};
+
+/// A value bound to a statement parameter, borrowed: binding copies nothing.
+#[derive(Clone, Copy, Debug)]
+pub enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(value: &'a str) -> Self {
+        Arg::Text(Some(value))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(value: &'a String) -> Self {
+        Arg::Text(Some(value))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(value: Option<&'a str>) -> Self {
+        Arg::Text(value)
+    }
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(value: i64) -> Self {
+        Arg::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(value: Option<i64>) -> Self {
+        Arg::Int(value)
+    }
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Arg::Text(text) => text.to_sql(),
+            Arg::Int(int) => int.to_sql(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("unexpected result: {0}")]
+    Shape(String),
+    /// A concurrent transaction stored the same message first (PostgreSQL): roll back
+    /// and run the item again.
+    #[error("a concurrent delivery of the same message won")]
+    RaceLost,
+}
+
+impl StoreError {
+    /// The database could not be reached or is busy: worth retrying later (503).
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Sqlx(err) => crate::server::db::is_unavailable(err),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => matches!(
+                err.code,
+                DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen | OutOfMemory
+            ),
+            _ => false,
+        }
+    }
+
+    /// Running the same (idempotent) write again will cure it: PostgreSQL chose the
+    /// transaction as a deadlock victim or failed it for serialization, or a concurrent
+    /// copy of the same message won.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::RaceLost => true,
+            StoreError::Sqlx(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("40P01") | Some("40001")),
+            _ => false,
+        }
+    }
+}
+
+/// A result row, read by column position.
+pub enum Row {
+    Any(AnyRow),
+    Values(Vec<rusqlite::types::Value>),
+}
+
+impl Row {
+    pub fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.opt_text(index)?.ok_or_else(|| StoreError::Shape(format!("column {index} is NULL")))
+    }
+
+    pub fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        match self {
+            Row::Any(row) => Ok(row.try_get(index)?),
+            Row::Values(values) => match values.get(index) {
+                Some(rusqlite::types::Value::Text(text)) => Ok(Some(text.clone())),
+                Some(rusqlite::types::Value::Null) => Ok(None),
+                other => Err(StoreError::Shape(format!("column {index} is not text: {other:?}"))),
+            },
+        }
+    }
+
+    pub fn int(&self, index: usize) -> Result<i64, StoreError> {
+        match self {
+            Row::Any(row) => Ok(row.try_get(index)?),
+            Row::Values(values) => match values.get(index) {
+                Some(rusqlite::types::Value::Integer(int)) => Ok(*int),
+                other => Err(StoreError::Shape(format!("column {index} is not an integer: {other:?}"))),
+            },
+        }
+    }
+}
+
+/// Runs statements. Scopes nest an item's writes inside whatever transaction the
+/// executor is in (a transaction on PostgreSQL, a savepoint on the SQLite writer).
+#[allow(async_fn_in_trait)]
+pub trait Exec {
+    fn engine(&self) -> Engine;
+    async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError>;
+    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError>;
+    async fn begin_scope(&mut self) -> Result<(), StoreError>;
+    async fn end_scope(&mut self, commit: bool) -> Result<(), StoreError>;
+
+    async fn query_one(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, args).await?.into_iter().next())
+    }
+}
+
+// ---- PostgreSQL ----
+
+/// A pooled PostgreSQL connection. A scope is a transaction; if the executor is dropped
+/// inside one (the request was cancelled), the connection is closed rather than handed
+/// back to the pool mid-transaction.
+pub struct PgExec {
+    conn: PoolConnection<Any>,
+    in_scope: bool,
+}
+
+impl PgExec {
+    pub fn new(conn: PoolConnection<Any>) -> Self {
+        PgExec { conn, in_scope: false }
+    }
+
+    fn prepare<'a>(sql: &'static str, args: &[Arg<'a>]) -> sqlx::query::Query<'a, Any, sqlx::any::AnyArguments<'a>> {
+        let (text, used) = compacted(sql);
+        used.iter().fold(sqlx::query(text), |query, n| match args[n - 1] {
+            Arg::Text(text) => query.bind(text),
+            Arg::Int(int) => query.bind(int),
+        })
+    }
+}
+
+impl Drop for PgExec {
+    fn drop(&mut self) {
+        if self.in_scope {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl Exec for PgExec {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        let rows = Self::prepare(sql, args).fetch_all(&mut *self.conn).await?;
+        Ok(rows.into_iter().map(Row::Any).collect())
+    }
+
+    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        Ok(Self::prepare(sql, args).execute(&mut *self.conn).await?.rows_affected())
+    }
+
+    async fn begin_scope(&mut self) -> Result<(), StoreError> {
+        sqlx::query("BEGIN").execute(&mut *self.conn).await?;
+        self.in_scope = true;
+        Ok(())
+    }
+
+    async fn end_scope(&mut self, commit: bool) -> Result<(), StoreError> {
+        sqlx::query(if commit { "COMMIT" } else { "ROLLBACK" }).execute(&mut *self.conn).await?;
+        self.in_scope = false;
+        Ok(())
+    }
+}
+
+/// PostgreSQL prepares each statement with exactly the parameters it uses, so a
+/// statement written against a shared argument list is renumbered densely
+/// (`… $10 … $2 … $10` → `… $1 … $2 … $1`, bound from arguments 10 and 2). Cached per
+/// statement.
+fn compacted(sql: &'static str) -> &'static (String, Vec<usize>) {
+    static CACHE: OnceLock<Mutex<HashMap<usize, &'static (String, Vec<usize>)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = sql.as_ptr() as usize;
+    if let Some(found) = cache.lock().unwrap().get(&key) {
+        return found;
+    }
+    let made: &'static (String, Vec<usize>) = Box::leak(Box::new(compact_parameters(sql)));
+    cache.lock().unwrap().insert(key, made);
+    made
+}
+
+fn compact_parameters(sql: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut used: Vec<usize> = Vec::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+            digits.push(d);
+            chars.next();
+        }
+        let n: usize = digits.parse().expect("`$` in a statement must start a parameter");
+        let position = used.iter().position(|&u| u == n).unwrap_or_else(|| {
+            used.push(n);
+            used.len() - 1
+        });
+        out.push_str(&format!("${}", position + 1));
+    }
+    (out, used)
+}
+
+// ---- SQLite (the ingest writer's connection) ----
+
+/// The SQLite ingest writer's connection. Group transactions are managed by the writer
+/// (`webhook/commit.rs`); scopes are savepoints inside them.
+pub struct SqliteExec<'c> {
+    pub conn: &'c rusqlite::Connection,
+}
+
+/// `$n` → `?n`: SQLite's own numbered-parameter syntax, bound by position n.
+fn sqlite_text(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+impl SqliteExec<'_> {
+    fn prepared(&self, sql: &str, args: &[Arg<'_>]) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&sqlite_text(sql))?;
+        for position in 1..=statement.parameter_count().min(args.len()) {
+            statement.raw_bind_parameter(position, &args[position - 1])?;
+        }
+        Ok(statement)
+    }
+}
+
+impl Exec for SqliteExec<'_> {
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+
+    async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        let mut statement = self.prepared(sql, args)?;
+        let columns = statement.column_count();
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let values = (0..columns).map(|i| row.get::<_, rusqlite::types::Value>(i)).collect::<Result<_, _>>()?;
+            out.push(Row::Values(values));
+        }
+        Ok(out)
+    }
+
+    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        Ok(self.prepared(sql, args)?.raw_execute()? as u64)
+    }
+
+    async fn begin_scope(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("SAVEPOINT item")?;
+        Ok(())
+    }
+
+    async fn end_scope(&mut self, commit: bool) -> Result<(), StoreError> {
+        self.conn.execute_batch(if commit { "RELEASE item" } else { "ROLLBACK TO item; RELEASE item" })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_renumbered_in_order_of_first_use() {
+        let (sql, used) = compact_parameters("SELECT $10, $2 WHERE x = $10 AND y = $12");
+        assert_eq!(sql, "SELECT $1, $2 WHERE x = $1 AND y = $3");
+        assert_eq!(used, [10, 2, 12]);
+        assert_eq!(sqlite_text("x = $10 AND y = $2"), "x = ?10 AND y = ?2");
+    }
+}
