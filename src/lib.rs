@@ -15,5 +15,9 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
+    // Styles key off this class to hide the JavaScript-free fallbacks once the page is live.
+    if let Some(root) = leptos::prelude::document().document_element() {
+        let _ = root.class_list().add_1("js");
+    }
     leptos::mount::hydrate_body(app::App);
 }

@@ -80,6 +80,57 @@ impl fmt::Display for LeadSource {
     }
 }
 
+/// What a member may do in a workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including members and secrets.
+    Owner,
+    /// Manages members (not owners) and edits leads.
+    Admin,
+    /// Reads and edits leads, uses the inbox.
+    Agent,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::Agent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == s)
+    }
+
+    pub fn can_manage_members(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+
+    pub fn can_manage_secrets(self) -> bool {
+        self == Role::Owner
+    }
+
+    /// Admins manage agents and admins; only owners grant or take away ownership.
+    pub fn can_assign(self, role: Role) -> bool {
+        match self {
+            Role::Owner => true,
+            Role::Admin => role != Role::Owner,
+            Role::Agent => false,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The most characters a manual name may have.
 pub const NAME_MAX_CHARS: usize = 120;
 

@@ -1,20 +1,46 @@
 //! The web app, shared by the server (which renders it) and the browser (which
-//! hydrates it). `shell` owns the HTML document; `App` owns the routes.
+//! hydrates it). `shell` owns the HTML document; `App` owns the routes. Every page
+//! under `SignedInLayout` requires a session; each server function checks it again.
 
-use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+pub mod account;
+pub mod api;
+pub mod i18n;
+pub mod inbox;
+pub mod leads;
+pub mod live;
+pub mod settings;
+
+use api::{get_me, Me, UiError};
+use i18n::t;
+use leptos::{either::Either, prelude::*};
+use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::{
-    components::{Route, Router, Routes},
-    path,
+    components::{Outlet, ParentRoute, Route, Router, Routes, A},
+    hooks::use_location,
+    path, SsrMode,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        // The page's Content-Security-Policy names this response's script nonce.
+        if let (Some(nonce), Some(response)) =
+            (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+        {
+            if let Ok(value) =
+                axum::http::HeaderValue::from_str(&crate::server::security::page_policy(&nonce))
+            {
+                response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -26,38 +52,197 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The signed-in person, loaded once per page load and shared by every page.
+#[derive(Clone, Copy)]
+pub struct MeResource(pub Resource<Result<Option<Me>, UiError>>);
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let me = Resource::new(|| (), |_| get_me());
+    provide_context(MeResource(me));
+    live::provide_clock();
     view! {
         <Stylesheet id="leptos" href="/pkg/leadline.css"/>
-        <Title text="leadline"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
+        <Title formatter=|page: String| if page.is_empty() { t().app_name.to_string() } else { format!("{page} · {}", t().app_name) }/>
         <Router>
-            <main>
-                <Routes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=Home/>
-                </Routes>
-            </main>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/login") view=account::SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=account::SetupPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=SignedInLayout ssr=SsrMode::Async>
+                    <Route path=path!("/") view=|| view! { <GoTo path="/leads".to_string()/> }/>
+                    <Route path=path!("/leads") view=leads::LeadsPage/>
+                    <Route path=path!("/leads/:id") view=leads::LeadPage/>
+                    <Route path=path!("/inbox") view=inbox::InboxPage/>
+                    <Route path=path!("/inbox/:conversation") view=inbox::InboxPage/>
+                    <Route path=path!("/settings") view=settings::SettingsPage/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
 
+/// The frame of every signed-in page: navigation, workspace switcher, sign-out. Without
+/// a session it sends the browser to the sign-in page (a 302 when rendered on the
+/// server), remembering where it was going.
 #[component]
-fn Home() -> impl IntoView {
-    let count = RwSignal::new(0);
+fn SignedInLayout() -> impl IntoView {
+    let MeResource(me) = expect_context::<MeResource>();
+    let location = use_location();
     view! {
-        <h1>"leadline"</h1>
-        <button id="hydration-check" on:click=move |_| *count.write() += 1>"Clicked " {count}</button>
+        <Suspense fallback=|| view! { <p class="loading">{t().loading}</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => {
+                        provide_context(me.clone());
+                        Either::Left(view! {
+                            <NavBar me/>
+                            <main id="main" class="page"><Outlet/></main>
+                        })
+                    }
+                    _ => {
+                        let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+                        let target = format!("/login?next={}", encode_component(&here));
+                        Either::Right(view! { <GoTo path=target/> })
+                    }
+                }
+            })}
+        </Suspense>
     }
 }
 
 #[component]
-fn NotFound() -> impl IntoView {
+fn NavBar(me: Me) -> impl IntoView {
+    let strings = t();
+    let workspaces = me.workspaces.clone();
+    let current = me.workspace.id.clone();
+    let switcher = (workspaces.len() > 1).then(|| {
+        view! {
+            <form class="switcher" method="post" action="/workspace">
+                <label for="workspace-switch" class="visually-hidden">{strings.switch_workspace}</label>
+                <select
+                    id="workspace-switch"
+                    name="workspace_id"
+                    on:change=|ev| {
+                        use wasm_bindgen::JsCast;
+                        if let Some(form) = event_target::<web_sys::HtmlSelectElement>(&ev).form() {
+                            let _ = form.unchecked_into::<web_sys::HtmlFormElement>().request_submit();
+                        }
+                    }
+                >
+                    {workspaces
+                        .into_iter()
+                        .map(|w| {
+                            let selected = w.id == current;
+                            view! { <option value=w.id selected=selected>{w.name}</option> }
+                        })
+                        .collect_view()}
+                </select>
+                <noscript><button type="submit">{strings.switch}</button></noscript>
+            </form>
+        }
+    });
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <a class="brand" href="/leads">
+                <span class="brand-mark" aria-hidden="true">"L"</span>
+                {strings.app_name}
+            </a>
+            <nav aria-label="Main">
+                <A href="/leads" exact=false>{strings.nav_database}</A>
+                <A href="/inbox" exact=false>{strings.nav_inbox}</A>
+                <A href="/settings">{strings.nav_settings}</A>
+            </nav>
+            <div class="topbar-end">
+                {match switcher {
+                    Some(form) => Either::Left(form),
+                    None => Either::Right(view! { <span class="workspace-name">{me.workspace.name.clone()}</span> }),
+                }}
+                <span class="me" title=me.email.clone()>{me.email.clone()}</span>
+                <form method="post" action="/logout">
+                    <button type="submit" class="link-button">{strings.sign_out}</button>
+                </form>
+            </div>
+        </header>
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Sends the browser elsewhere: a real `302` when the page is rendered on the server
+/// (whatever the request's `Accept`), a client-side navigation in the browser.
+#[component]
+pub fn GoTo(path: String) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let (Some(response), Ok(location)) =
+            (use_context::<leptos_axum::ResponseOptions>(), axum::http::HeaderValue::from_str(&path))
+        {
+            response.set_status(axum::http::StatusCode::FOUND);
+            response.insert_header(axum::http::header::LOCATION, location);
+        }
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let navigate = leptos_router::hooks::use_navigate();
+        request_animation_frame(move || navigate(&path, Default::default()));
+    }
+}
+
+/// Sets the HTTP status of the page being rendered on the server (no-op in the browser).
+pub fn set_status(status: u16) {
     #[cfg(feature = "ssr")]
     {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(axum::http::StatusCode::NOT_FOUND);
+            if let Ok(code) = axum::http::StatusCode::from_u16(status) {
+                response.set_status(code);
+            }
         }
     }
-    view! { <h1>"Page not found"</h1> }
+    #[cfg(not(feature = "ssr"))]
+    let _ = status;
+}
+
+/// The 404 page, with a real 404 status.
+#[component]
+pub fn NotFound(#[prop(optional, into)] message: Option<String>) -> impl IntoView {
+    set_status(404);
+    let strings = t();
+    view! {
+        <Title text=strings.not_found_title/>
+        <section class="not-found">
+            <h1>{strings.not_found_title}</h1>
+            <p>{message.unwrap_or_else(|| strings.not_found_body.to_string())}</p>
+            <a class="button" href="/leads">{strings.back_to_database}</a>
+        </section>
+    }
+}
+
+/// Shows a refused or failed server call, with the status it stands for.
+#[component]
+pub fn ErrorNotice(error: UiError) -> impl IntoView {
+    match &error {
+        UiError::NotFound(_) => set_status(404),
+        UiError::Forbidden(_) => set_status(403),
+        UiError::SignedOut => set_status(401),
+        UiError::Invalid(_) => set_status(400),
+        UiError::Unavailable(_) => set_status(503),
+        UiError::Failed(_) => set_status(500),
+    }
+    view! {
+        <section class="error-notice">
+            <h2>{t().error_title}</h2>
+            <p>{error.to_string()}</p>
+        </section>
+    }
 }

@@ -4,7 +4,7 @@
 //! on stderr with a non-zero exit code.
 
 use crate::server::{
-    config,
+    accounts, config,
     db::{Db, DEFAULT_DATABASE_URL},
     error::AppError,
     http::{self, AppState},
@@ -40,6 +40,25 @@ enum Command {
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Manage people who sign in.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Give someone access to a workspace, creating their account if needed. The
+    /// password of a new account is read from the first line of standard input.
+    Create {
+        /// Workspace id or its phone_number_id.
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin or agent.
+        #[arg(long, default_value = "agent")]
+        role: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -113,12 +132,46 @@ async fn execute(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let options = config::leptos_options().map_err(|e| e.to_string())?;
-            let state = AppState::new(db, options).await.map_err(|e| format!("cannot start: {e}"))?;
+            let state = AppState::new(db, options, Some(&cli.database_url)).await.map_err(|e| format!("cannot start: {e}"))?;
             http::serve(state).await.map_err(|e| format!("server error: {e}"))
         }
         Command::Workspace(command) => workspace_command(&db, command).await.map_err(|e| e.to_string()),
         Command::Deliveries(command) => deliveries_command(&db, command).await.map_err(|e| e.to_string()),
+        Command::User(command) => user_command(&db, command).await.map_err(|e| e.to_string()),
     }
+}
+
+async fn user_command(db: &Db, command: UserCommand) -> Result<(), AppError> {
+    match command {
+        UserCommand::Create { workspace, email, role } => {
+            let found = workspaces::find_by_reference(db, &workspace)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("no workspace `{workspace}`")))?;
+            let role = crate::model::Role::parse(role.trim())
+                .ok_or_else(|| AppError::Unprocessable(format!("unknown role `{role}`: use owner, admin or agent")))?;
+            let email = accounts::normalize_email(&email)?;
+            let (user_id, created) = match accounts::find_user_by_email(db, &email).await? {
+                Some(user) => (user.id, false),
+                None => {
+                    let mut password = String::new();
+                    std::io::stdin()
+                        .read_line(&mut password)
+                        .map_err(|e| AppError::BadRequest(format!("cannot read the password from standard input: {e}")))?;
+                    let password = password.trim_end_matches(['\r', '\n']);
+                    (accounts::create_user(db, &email, password).await?, true)
+                }
+            };
+            accounts::set_membership(db, &found.id, &user_id, role).await?;
+            print_json(&json!({
+                "user_id": user_id.to_string(),
+                "email": email,
+                "workspace_id": found.id.to_string(),
+                "role": role.as_str(),
+                "account_created": created,
+            }));
+        }
+    }
+    Ok(())
 }
 
 fn print_json(value: &serde_json::Value) {

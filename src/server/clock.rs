@@ -34,6 +34,15 @@ pub fn local_display(ms: i64, zone: &str) -> String {
     ts.to_zoned(tz).strftime("%-d %b %Y, %H:%M %Z").to_string()
 }
 
+/// Just the time of day in `zone`, e.g. `14:03`.
+pub fn local_time(ms: i64, zone: &str) -> String {
+    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+        return String::new();
+    };
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    ts.to_zoned(tz).strftime("%H:%M").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +54,7 @@ mod tests {
         assert_eq!(rfc3339(ms + 7), "2026-01-01T05:00:00.007Z");
         assert_eq!(parse_rfc3339("2026-01-01T05:00:00Z"), Some(ms));
         assert_eq!(local_display(ms, "Asia/Jakarta"), "1 Jan 2026, 12:00 WIB");
+        assert_eq!(local_time(ms, "Asia/Jakarta"), "12:00");
         assert!(valid_time_zone("Asia/Jakarta"));
         assert!(!valid_time_zone("Mars/Olympus"));
     }

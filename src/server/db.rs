@@ -137,11 +137,10 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbSetupError> {
 
 /// The files in migrations/, compiled into the binary so it runs from anywhere. A test
 /// checks that every file in the folder is listed here.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "ingest foundation",
-    include_str!("../../migrations/0001_ingest_foundation.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "ingest foundation", include_str!("../../migrations/0001_ingest_foundation.sql")),
+    (2, "access control", include_str!("../../migrations/0002_access_control.sql")),
+];
 
 #[derive(Debug)]
 struct EmbeddedMigrations;

@@ -5,7 +5,9 @@ use crate::app::{shell, App};
 use crate::server::{
     db::Db,
     error::AppError,
-    leads, live::LiveHub, messages,
+    auth, leads,
+    live::{self, LiveHub},
+    messages, security,
     webhook::{self, commit::Committer},
     workspaces::WorkspaceDirectory,
 };
@@ -41,12 +43,13 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    pub async fn new(db: Db, leptos_options: LeptosOptions) -> Result<AppState, crate::server::store::StoreError> {
+    /// `database_url` lets PostgreSQL deployments relay live updates between replicas.
+    pub async fn new(db: Db, leptos_options: LeptosOptions, database_url: Option<&str>) -> Result<AppState, crate::server::store::StoreError> {
         let committer = Committer::start(&db).await?;
         Ok(AppState {
             workspaces: WorkspaceDirectory::new(db.clone()),
             committer,
-            live: LiveHub::default(),
+            live: LiveHub::start(&db, database_url).await,
             leptos_options,
             db,
         })
@@ -61,6 +64,8 @@ pub fn app(state: AppState) -> Router {
         .merge(webhook::router())
         .merge(leads::router())
         .merge(messages::router())
+        .merge(auth::router())
+        .merge(live::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .leptos_routes_with_context(
@@ -73,6 +78,8 @@ pub fn app(state: AppState) -> Router {
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(security::refuse_cross_site))
+        .layer(axum::middleware::from_fn(security::security_headers))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
                 // The path only: query strings can hold searched phone numbers.
@@ -133,9 +140,21 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!(%local, "leadline listening");
-    println!("leadline is serving http://{local}");
-    println!("Kapso webhook URL: http://{local}{}", crate::server::workspaces::WEBHOOK_PATH);
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
+    let base = match std::env::var("PUBLIC_URL") {
+        Ok(url) if !url.trim().is_empty() => crate::server::config::public_base_url(),
+        _ => format!("http://{local}"),
+    };
+    println!("leadline is serving {base}");
+    println!("Kapso webhook URL: {base}{}", crate::server::workspaces::WEBHOOK_PATH);
+    if crate::server::accounts::user_count(&state.db).await.unwrap_or(1) == 0 {
+        if let Ok(token) = crate::server::accounts::issue_setup_token(&state.db).await {
+            println!("First run: nobody has an account yet. Open this one-time link to create your workspace and owner:");
+            println!("  {base}/setup?token={token}");
+        }
+    }
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {

@@ -54,6 +54,8 @@ id_type! {
     MessageId;
     /// `webhook_deliveries.id`
     DeliveryId;
+    /// `users.id`
+    UserId;
 }
 
 #[cfg(test)]

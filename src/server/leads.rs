@@ -156,6 +156,8 @@ pub struct LeadQuery {
     pub descending: bool,
     pub cursor: Option<String>,
     pub limit: usize,
+    /// Only this lead (does it match the other filters?).
+    pub only: Option<LeadId>,
 }
 
 pub struct LeadPage {
@@ -214,16 +216,20 @@ fn like_pattern(fragment: &str) -> String {
     escaped
 }
 
-/// Filters shared by the page query and its count, with their bind values in order
-/// after the workspace id ($1).
-struct Filters {
-    sql: String,
-    binds: Vec<String>,
+/// Filters shared by the page query, its count and the Inbox's search (which joins
+/// leads as `l` too), with their bind values in order after the workspace id ($1).
+pub struct Filters {
+    pub sql: String,
+    pub binds: Vec<String>,
 }
 
-fn filters(workspace: &Workspace, query: &LeadQuery) -> Filters {
+pub fn filters(workspace: &Workspace, query: &LeadQuery) -> Filters {
     let mut sql = String::new();
     let mut binds = Vec::new();
+    if let Some(id) = &query.only {
+        binds.push(id.to_string());
+        sql.push_str(&format!(" AND l.id = ${}", binds.len() + 1));
+    }
     if let Some(status) = query.status {
         binds.push(status.as_str().to_string());
         sql.push_str(&format!(" AND l.lead_status = ${}", binds.len() + 1));
@@ -292,7 +298,23 @@ pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResul
 #[derive(Clone, Debug)]
 pub enum Actor {
     ApiToken,
-    User { id: String },
+    User { id: crate::server::ids::UserId, email: String },
+}
+
+impl Actor {
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Actor::ApiToken => None,
+            Actor::User { id, .. } => Some(id.as_str()),
+        }
+    }
+
+    fn label(&self) -> &str {
+        match self {
+            Actor::ApiToken => "API token",
+            Actor::User { email, .. } => email,
+        }
+    }
 }
 
 /// A change to a lead's manual fields. `name: Some(None)` clears the manual name.
@@ -349,39 +371,103 @@ pub async fn create(db: &Db, workspace: &Workspace, new: NewLead) -> AppResult<C
     Ok(Created::New(lead))
 }
 
-/// Applies manual edits. Webhooks never call this: a name typed here is never
-/// overwritten by a WhatsApp profile name.
-pub async fn update(db: &Db, workspace: &Workspace, id: &LeadId, changes: &LeadChanges, _actor: &Actor) -> AppResult<LeadRecord> {
+/// Applies manual edits and records each real change (who, when, old → new) in the
+/// lead's history. Webhooks never call this: a name typed here is never overwritten
+/// by a WhatsApp profile name.
+pub async fn update(db: &Db, workspace: &Workspace, id: &LeadId, changes: &LeadChanges, actor: &Actor) -> AppResult<LeadRecord> {
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
-    let exists = sqlx::query("SELECT id FROM leads WHERE workspace_id = $1 AND id = $2")
+    // Touching the row first takes its write lock (PostgreSQL), so two people editing
+    // at once record their changes one after the other with correct old values.
+    let touched = sqlx::query("UPDATE leads SET updated_at = updated_at WHERE workspace_id = $1 AND id = $2")
         .bind(workspace.id.as_str())
         .bind(id.as_str())
-        .fetch_optional(&mut *tx)
+        .execute(&mut *tx)
         .await?;
-    if exists.is_none() {
+    if touched.rows_affected() == 0 {
         return Err(AppError::not_found("lead"));
     }
+    let current = sqlx::query("SELECT name, lead_status FROM leads WHERE workspace_id = $1 AND id = $2")
+        .bind(workspace.id.as_str())
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let old_name: Option<String> = current.try_get("name")?;
+    let old_status: String = current.try_get("lead_status")?;
+    let mut edits: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
     if let Some(name) = &changes.name {
-        sqlx::query("UPDATE leads SET name = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4")
-            .bind(name.as_deref())
-            .bind(now)
-            .bind(workspace.id.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        if *name != old_name {
+            edits.push(("name", old_name.clone(), name.clone()));
+        }
     }
     if let Some(status) = changes.lead_status {
-        sqlx::query("UPDATE leads SET lead_status = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4")
-            .bind(status.as_str())
+        if status.as_str() != old_status {
+            edits.push(("lead_status", Some(old_status.clone()), Some(status.as_str().to_string())));
+        }
+    }
+    for (field, old_value, new_value) in &edits {
+        let column_update = match *field {
+            "name" => "UPDATE leads SET name = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4",
+            _ => "UPDATE leads SET lead_status = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4",
+        };
+        sqlx::query(column_update)
+            .bind(new_value.as_deref())
             .bind(now)
             .bind(workspace.id.as_str())
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "INSERT INTO lead_changes (id, workspace_id, lead_id, actor_user_id, actor_label, field, old_value, new_value, changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(workspace.id.as_str())
+        .bind(id.as_str())
+        .bind(actor.user_id())
+        .bind(actor.label())
+        .bind(*field)
+        .bind(old_value.as_deref())
+        .bind(new_value.as_deref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     find(db, workspace, id).await?.ok_or_else(|| AppError::not_found("lead"))
+}
+
+/// One entry of a lead's history of manual changes.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChangeRecord {
+    pub actor: String,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub changed_at: i64,
+}
+
+pub async fn changes(db: &Db, workspace: &Workspace, id: &LeadId) -> AppResult<Vec<ChangeRecord>> {
+    let rows = sqlx::query(
+        "SELECT actor_label, field, old_value, new_value, changed_at FROM lead_changes \
+         WHERE workspace_id = $1 AND lead_id = $2 ORDER BY changed_at DESC, id DESC LIMIT 200",
+    )
+    .bind(workspace.id.as_str())
+    .bind(id.as_str())
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ChangeRecord {
+                actor: row.try_get("actor_label")?,
+                field: row.try_get("field")?,
+                old_value: row.try_get("old_value")?,
+                new_value: row.try_get("new_value")?,
+                changed_at: row.try_get("changed_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(AppError::from)
 }
 
 // ---- JSON API ----
@@ -480,7 +566,7 @@ async fn list_leads(
     let page = list(
         &state.db,
         &workspace,
-        &LeadQuery { search: params.q, status, sort, descending, cursor: params.cursor, limit },
+        &LeadQuery { search: params.q, status, sort, descending, cursor: params.cursor, limit, only: None },
     )
     .await?;
     Ok(Json(ListResponse {

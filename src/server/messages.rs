@@ -97,6 +97,21 @@ pub async fn for_lead(
     Ok(MessagePage { messages, next_cursor })
 }
 
+/// A lead's latest `limit` messages, in the order they were written.
+pub async fn latest_for_lead(db: &Db, workspace: &Workspace, lead_id: &LeadId, limit: usize) -> AppResult<Vec<MessageRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.workspace_id = $1 AND m.lead_id = $2 \
+         ORDER BY COALESCE(m.provider_timestamp, m.received_at) DESC, m.id DESC LIMIT {limit}"
+    ))
+    .bind(workspace.id.as_str())
+    .bind(lead_id.as_str())
+    .fetch_all(&db.pool)
+    .await?;
+    let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+    messages.reverse();
+    Ok(messages)
+}
+
 fn decode_cursor(cursor: &str) -> AppResult<(i64, String)> {
     let invalid = || AppError::BadRequest("invalid cursor: pass back next_cursor exactly as received".into());
     let text = String::from_utf8(hex::decode(cursor.trim()).map_err(|_| invalid())?).map_err(|_| invalid())?;

@@ -7,6 +7,7 @@
 //! - `phone`: phone identity (E.164, typed numbers, search fragments)
 //! - `http`: state, router assembly, serve; `cli`: the commands
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -20,8 +21,10 @@ pub mod live;
 pub mod messages;
 pub mod phone;
 pub mod secrets;
+pub mod security;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod webhook;
 pub mod workspaces;
 

@@ -97,7 +97,8 @@ fn from_row(row: &AnyRow) -> Result<Workspace, sqlx::Error> {
     })
 }
 
-pub async fn create(db: &Db, new: NewWorkspace) -> AppResult<(Workspace, IssuedSecrets)> {
+/// Checks a new workspace's fields; returns the cleaned name, number id and region.
+pub fn validate(new: &NewWorkspace) -> AppResult<(String, String, Region)> {
     let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
         return Err(AppError::Unprocessable("a workspace name needs 1–120 printable characters".into()));
@@ -107,12 +108,17 @@ pub async fn create(db: &Db, new: NewWorkspace) -> AppResult<(Workspace, IssuedS
         return Err(AppError::Unprocessable("phone_number_id must be Kapso's id of the number, without spaces".into()));
     }
     let region = Region::parse(&new.region).map_err(|e| AppError::Unprocessable(e.to_string()))?;
-    if !crate::server::clock::valid_time_zone(&new.time_zone) {
+    if !crate::server::clock::valid_time_zone(new.time_zone.trim()) {
         return Err(AppError::Unprocessable(format!(
             "unknown time zone `{}`: use an IANA name such as Asia/Jakarta",
             new.time_zone
         )));
     }
+    Ok((name, phone_number_id, region))
+}
+
+pub async fn create(db: &Db, new: NewWorkspace) -> AppResult<(Workspace, IssuedSecrets)> {
+    let (name, phone_number_id, region) = validate(&new)?;
     let id = WorkspaceId::generate();
     let issued = IssuedSecrets {
         webhook_secret: Some(secrets::new_webhook_secret()),
@@ -132,7 +138,7 @@ pub async fn create(db: &Db, new: NewWorkspace) -> AppResult<(Workspace, IssuedS
     .bind(secrets::sha256_hex(issued.verify_token.as_deref().unwrap_or_default()))
     .bind(secrets::sha256_hex(issued.api_token.as_deref().unwrap_or_default()))
     .bind(region.code())
-    .bind(&new.time_zone)
+    .bind(new.time_zone.trim())
     .bind(i64::from(new.allow_unsigned_webhooks))
     .bind(now)
     .execute(&db.pool)

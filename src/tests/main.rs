@@ -4,7 +4,9 @@
 #[macro_use]
 mod support;
 
+mod access;
 mod api;
 mod cli;
 mod fuzz;
+mod pages;
 mod webhook;

@@ -133,8 +133,8 @@ impl TestApp {
         let db = Db::open(&database.url).await.expect("open test database");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(db.clone(), leptos_options(addr)).await.unwrap();
-        let router = app(state.clone());
+        let state = AppState::new(db.clone(), leptos_options(addr), Some(&database.url)).await.unwrap();
+        let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let (workspace, secrets) = workspaces::create(
             &db,
@@ -418,5 +418,95 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let j = (state >> 33) as usize % (i + 1);
         items.swap(i, j);
+    }
+}
+
+// ---- Browsers: people signed in with a session cookie ----
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A browser-like client: keeps its session cookie, sends same-origin headers on
+/// state-changing requests (as browsers do), and does not follow redirects.
+#[derive(Clone)]
+pub struct Browser {
+    pub base_url: String,
+    pub cookie: Option<String>,
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn anonymous(app: &TestApp) -> Browser {
+        Browser::anonymous_at(&app.base_url)
+    }
+
+    pub fn anonymous_at(base_url: &str) -> Browser {
+        Browser {
+            base_url: base_url.to_string(),
+            cookie: None,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base_url));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie.clone());
+        }
+        if method != reqwest::Method::GET {
+            request = request.header("origin", self.base_url.clone()).header("sec-fetch-site", "same-origin");
+        }
+        request
+    }
+
+    /// A page load: asks for HTML, as a browser's navigation does.
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(self.request(reqwest::Method::GET, path).header("accept", "text/html").send().await.unwrap()).await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        Reply::from(self.request(reqwest::Method::POST, path).form(form).send().await.unwrap()).await
+    }
+
+    /// Calls a server function the way the hydrated page does (urlencoded in, JSON out).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        self.post_form(&format!("/api/{endpoint}"), form).await
+    }
+
+    /// Signs in through the real form; the session cookie is kept.
+    pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> Browser {
+        Browser::sign_in_at(&app.base_url, email, password).await
+    }
+
+    pub async fn sign_in_at(base_url: &str, email: &str, password: &str) -> Browser {
+        let mut browser = Browser::anonymous_at(base_url);
+        let reply = browser.post_form("/login", &[("email", email), ("password", password)]).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        browser.cookie = Some(session_cookie(&reply).expect("sign-in sets the session cookie"));
+        browser
+    }
+}
+
+/// `leadline_session=…` from a response's Set-Cookie, if any.
+pub fn session_cookie(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("leadline_session=") && !v.starts_with("leadline_session=;"))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+impl TestApp {
+    /// A person with `role` in `workspace` (the app's own when `None`).
+    pub async fn member(&self, email: &str, role: leadline::model::Role, workspace: Option<&Workspace>) -> Browser {
+        use leadline::server::accounts;
+        let workspace = workspace.unwrap_or(&self.workspace);
+        let user = match accounts::find_user_by_email(&self.db, email).await.unwrap() {
+            Some(user) => user.id,
+            None => accounts::create_user(&self.db, email, PASSWORD).await.unwrap(),
+        };
+        accounts::set_membership(&self.db, &workspace.id, &user, role).await.unwrap();
+        Browser::sign_in(self, email, PASSWORD).await
     }
 }

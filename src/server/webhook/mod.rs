@@ -27,7 +27,6 @@ use axum::{
     Json, Router,
 };
 use commit::CommitError;
-use http_body_util::BodyExt;
 use ingest::{DeliveryReport, Submission};
 use std::{collections::HashMap, sync::Arc};
 
@@ -101,18 +100,29 @@ fn require_json(headers: &HeaderMap) -> AppResult<()> {
     }
 }
 
-/// Reads the body, refusing (without reading further) anything over the limit.
+/// Reads the body, refusing anything over the limit with 413. The rest of an oversized
+/// body is read and thrown away (up to [`DRAIN_LIMIT`]) so the sender, still writing,
+/// receives the 413 rather than a reset connection.
 async fn read_body(body: Body, headers: &HeaderMap) -> AppResult<Bytes> {
+    const DRAIN_LIMIT: usize = 4 * MAX_BODY_BYTES;
     let declared = header_text(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    let mut stream = body.into_data_stream();
+    let mut collected = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BODY_BYTES as u64) as usize);
+    let mut seen = 0usize;
+    use futures::StreamExt;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| AppError::BadRequest(format!("could not read the request body: {err}")))?;
+        seen += chunk.len();
+        if seen <= MAX_BODY_BYTES {
+            collected.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES || declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(AppError::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(AppError::PayloadTooLarge(MAX_BODY_BYTES)),
-        Err(err) => Err(AppError::BadRequest(format!("could not read the request body: {err}"))),
-    }
+    Ok(Bytes::from(collected))
 }
 
 type Routed = Vec<(Option<Arc<Workspace>>, payload::Item)>;

@@ -597,10 +597,9 @@ fn error_text(error: &Value) -> Option<String> {
     })
 }
 
-/// The inbox's one-line summary of a message: its text, or a readable placeholder for
-/// media and other kinds, at most [`PREVIEW_CHARS`] characters.
-pub fn preview(message_type: &str, content: Option<&str>, voice: bool) -> String {
-    let label = match message_type {
+/// The readable placeholder for a kind of message that is not plain text.
+pub fn media_label(message_type: &str, voice: bool) -> Option<&'static str> {
+    match message_type {
         "text" | "interactive" | "button" => None,
         "image" => Some("[Image]"),
         "video" => Some("[Video]"),
@@ -614,7 +613,13 @@ pub fn preview(message_type: &str, content: Option<&str>, voice: bool) -> String
         "order" => Some("[Order]"),
         "system" => Some("[System]"),
         _ => Some("[Message]"),
-    };
+    }
+}
+
+/// The inbox's one-line summary of a message: its text, or a readable placeholder for
+/// media and other kinds, at most [`PREVIEW_CHARS`] characters.
+pub fn preview(message_type: &str, content: Option<&str>, voice: bool) -> String {
+    let label = media_label(message_type, voice);
     let content = content.map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "));
     let text = match (label, content) {
         (Some(label), Some(content)) if !content.is_empty() => format!("{label} {content}"),

@@ -1,0 +1,347 @@
+//! Every word the UI shows, in one place. An Indonesian translation is a second
+//! `Strings` value and a way to pick it (per workspace or per person).
+
+pub struct Strings {
+    pub app_name: &'static str,
+    pub nav_database: &'static str,
+    pub nav_inbox: &'static str,
+    pub nav_settings: &'static str,
+    pub sign_out: &'static str,
+    pub switch_workspace: &'static str,
+    pub switch: &'static str,
+
+    pub database_title: &'static str,
+    pub search_label: &'static str,
+    pub search_placeholder: &'static str,
+    pub status_filter_label: &'static str,
+    pub all_statuses: &'static str,
+    pub apply_filters: &'static str,
+    pub clear_filters: &'static str,
+    pub col_name: &'static str,
+    pub col_phone: &'static str,
+    pub col_status: &'static str,
+    pub col_source: &'static str,
+    pub col_last_activity: &'static str,
+    pub col_created: &'static str,
+    pub col_actions: &'static str,
+    pub never_active: &'static str,
+    pub open_in_inbox: &'static str,
+    pub no_conversation_yet: &'static str,
+    pub details: &'static str,
+    pub load_more: &'static str,
+    pub loading: &'static str,
+    pub edit: &'static str,
+    pub save: &'static str,
+    pub edit_name_hint: &'static str,
+    pub name_input_label: &'static str,
+    pub name_not_saved: &'static str,
+    pub status_not_saved: &'static str,
+    pub no_matches: &'static str,
+    pub new_leads_waiting: &'static str,
+    pub profile_name_label: &'static str,
+    pub unread_label: &'static str,
+
+    pub empty_title: &'static str,
+    pub empty_intro: &'static str,
+    pub empty_step_webhook: &'static str,
+    pub empty_step_secret: &'static str,
+    pub empty_step_events: &'static str,
+    pub webhook_url_label: &'static str,
+
+    pub inbox_title: &'static str,
+    pub inbox_search_placeholder: &'static str,
+    pub no_conversations: &'static str,
+    pub pick_conversation: &'static str,
+    pub back_to_lead: &'static str,
+    pub back_to_list: &'static str,
+    pub reply_to: &'static str,
+    pub you: &'static str,
+    pub customer: &'static str,
+    pub status_sent: &'static str,
+    pub status_delivered: &'static str,
+    pub status_read: &'static str,
+    pub status_failed: &'static str,
+    pub status_pending: &'static str,
+    pub open_media: &'static str,
+    pub conversation_ended: &'static str,
+
+    pub lead_title: &'static str,
+    pub history: &'static str,
+    pub no_history: &'static str,
+    pub changed: &'static str,
+    pub to: &'static str,
+    pub from: &'static str,
+    pub empty_value: &'static str,
+    pub field_name: &'static str,
+    pub field_status: &'static str,
+    pub created_label: &'static str,
+    pub source_label: &'static str,
+
+    pub sign_in_title: &'static str,
+    pub email: &'static str,
+    pub password: &'static str,
+    pub sign_in: &'static str,
+    pub sign_in_invalid: &'static str,
+    pub sign_in_too_many: &'static str,
+    pub sign_in_no_workspace: &'static str,
+
+    pub setup_title: &'static str,
+    pub setup_intro: &'static str,
+    pub setup_closed: &'static str,
+    pub workspace_name: &'static str,
+    pub phone_number_id: &'static str,
+    pub phone_number_id_hint: &'static str,
+    pub region: &'static str,
+    pub time_zone: &'static str,
+    pub owner_email: &'static str,
+    pub owner_password: &'static str,
+    pub create_workspace: &'static str,
+    pub setup_done_title: &'static str,
+    pub setup_done_intro: &'static str,
+    pub shown_once: &'static str,
+    pub go_to_database: &'static str,
+
+    pub settings_title: &'static str,
+    pub workspace_section: &'static str,
+    pub kapso_section: &'static str,
+    pub webhook_secret: &'static str,
+    pub verify_token: &'static str,
+    pub api_token: &'static str,
+    pub rotate: &'static str,
+    pub rotate_intro: &'static str,
+    pub members_section: &'static str,
+    pub role: &'static str,
+    pub joined: &'static str,
+    pub remove: &'static str,
+    pub add_member: &'static str,
+    pub add_member_intro: &'static str,
+    pub initial_password: &'static str,
+    pub member_added: &'static str,
+    pub owner_only: &'static str,
+
+    pub not_found_title: &'static str,
+    pub not_found_body: &'static str,
+    pub conversation_not_found: &'static str,
+    pub error_title: &'static str,
+    pub back_to_database: &'static str,
+    pub live_connected: &'static str,
+    pub live_reconnecting: &'static str,
+}
+
+pub const EN: Strings = Strings {
+    app_name: "leadline",
+    nav_database: "Database",
+    nav_inbox: "Inbox",
+    nav_settings: "Settings",
+    sign_out: "Sign out",
+    switch_workspace: "Workspace",
+    switch: "Switch",
+
+    database_title: "Database",
+    search_label: "Search leads",
+    search_placeholder: "Name or phone, e.g. Budi or 0812 3456",
+    status_filter_label: "Status",
+    all_statuses: "All statuses",
+    apply_filters: "Search",
+    clear_filters: "Clear",
+    col_name: "Name",
+    col_phone: "Phone",
+    col_status: "Status",
+    col_source: "Source",
+    col_last_activity: "Last activity",
+    col_created: "Created",
+    col_actions: "Conversation",
+    never_active: "Never",
+    open_in_inbox: "Open in Inbox",
+    no_conversation_yet: "No WhatsApp conversation yet: this lead has not written to you.",
+    details: "Details",
+    load_more: "Load more",
+    loading: "Loading…",
+    edit: "Edit",
+    save: "Save",
+    edit_name_hint: "Click or press Enter to edit the name",
+    name_input_label: "Name",
+    name_not_saved: "Name not saved",
+    status_not_saved: "Status not saved",
+    no_matches: "No leads match this search.",
+    new_leads_waiting: "New leads arrived. Reload to see them in this order.",
+    profile_name_label: "WhatsApp name",
+    unread_label: "unread",
+
+    empty_title: "No leads yet",
+    empty_intro: "Leads appear here as soon as customers write to your WhatsApp number. Connect it in Kapso:",
+    empty_step_webhook: "In Kapso, add a webhook for your phone number with this URL:",
+    empty_step_secret: "Use the webhook secret printed by `leadline workspace create` (or shown in Settings when you rotate it) as the signing secret.",
+    empty_step_events: "Subscribe to message and conversation events. The first message creates the first lead.",
+    webhook_url_label: "Webhook URL",
+
+    inbox_title: "Inbox",
+    inbox_search_placeholder: "Search conversations",
+    no_conversations: "No conversations yet.",
+    pick_conversation: "Pick a conversation to read it.",
+    back_to_lead: "Lead details",
+    back_to_list: "All conversations",
+    reply_to: "Reply to",
+    you: "You",
+    customer: "Customer",
+    status_sent: "Sent",
+    status_delivered: "Delivered",
+    status_read: "Read",
+    status_failed: "Failed",
+    status_pending: "Sending",
+    open_media: "Open media",
+    conversation_ended: "Conversation ended",
+
+    lead_title: "Lead",
+    history: "History of manual changes",
+    no_history: "Nobody has edited this lead by hand yet.",
+    changed: "changed",
+    to: "to",
+    from: "from",
+    empty_value: "(empty)",
+    field_name: "name",
+    field_status: "status",
+    created_label: "Created",
+    source_label: "Source",
+
+    sign_in_title: "Sign in",
+    email: "Email",
+    password: "Password",
+    sign_in: "Sign in",
+    sign_in_invalid: "Email or password is incorrect.",
+    sign_in_too_many: "Too many sign-in attempts. Wait 15 minutes and try again.",
+    sign_in_no_workspace: "Your account is not a member of any workspace yet. Ask an owner to add you.",
+
+    setup_title: "Set up leadline",
+    setup_intro: "Create your workspace and its owner account. This link works once.",
+    setup_closed: "This setup link has been used or has expired. Sign in instead.",
+    workspace_name: "Business name",
+    phone_number_id: "Kapso phone number ID",
+    phone_number_id_hint: "Shown in Kapso next to your WhatsApp number.",
+    region: "Country for local numbers",
+    time_zone: "Time zone",
+    owner_email: "Your email",
+    owner_password: "Password (at least 10 characters)",
+    create_workspace: "Create workspace",
+    setup_done_title: "Your workspace is ready",
+    setup_done_intro: "Paste these into Kapso's webhook settings for your number:",
+    shown_once: "Shown only now. Store them somewhere safe; you can rotate them in Settings.",
+    go_to_database: "Go to your Database",
+
+    settings_title: "Settings",
+    workspace_section: "Workspace",
+    kapso_section: "Kapso connection",
+    webhook_secret: "Webhook secret",
+    verify_token: "Meta verify token",
+    api_token: "API token",
+    rotate: "Rotate",
+    rotate_intro: "Rotating replaces the value at once; update Kapso (or your integration) right after.",
+    members_section: "Members",
+    role: "Role",
+    joined: "Joined",
+    remove: "Remove",
+    add_member: "Add member",
+    add_member_intro: "People with an account are added at once; for a new email, set a first password and pass it on.",
+    initial_password: "First password (new accounts only)",
+    member_added: "Member added.",
+    owner_only: "Only owners can rotate secrets.",
+
+    not_found_title: "Page not found",
+    not_found_body: "There is nothing at this address.",
+    conversation_not_found: "This conversation does not exist in your workspace.",
+    error_title: "Something went wrong",
+    back_to_database: "Back to the Database",
+    live_connected: "Live",
+    live_reconnecting: "Reconnecting…",
+};
+
+/// The strings in use.
+pub fn t() -> &'static Strings {
+    &EN
+}
+
+/// `1,204 leads`.
+pub fn lead_count(n: i64) -> String {
+    format!("{} {}", thousands(n), if n == 1 { "lead" } else { "leads" })
+}
+
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// "just now", "3 min ago", "2 h ago", "yesterday", "5 days ago", "3 months ago".
+pub fn relative_time(then_ms: i64, now_ms: i64) -> String {
+    let seconds = (now_ms - then_ms).max(0) / 1000;
+    let minutes = seconds / 60;
+    let hours = minutes / 60;
+    let days = hours / 24;
+    match () {
+        _ if seconds < 45 => "just now".to_string(),
+        _ if minutes < 60 => format!("{} min ago", minutes.max(1)),
+        _ if hours < 24 => format!("{hours} h ago"),
+        _ if days == 1 => "yesterday".to_string(),
+        _ if days < 31 => format!("{days} days ago"),
+        _ if days < 365 => format!("{} months ago", (days / 30).max(1)),
+        _ => format!("{} years ago", days / 365),
+    }
+}
+
+pub fn status_label(status: crate::model::LeadStatus) -> &'static str {
+    use crate::model::LeadStatus::*;
+    match status {
+        New => "New",
+        Hot => "Hot",
+        Warm => "Warm",
+        Cold => "Cold",
+        Client => "Client",
+        Lost => "Lost",
+    }
+}
+
+pub fn source_label(source: crate::model::LeadSource) -> &'static str {
+    use crate::model::LeadSource::*;
+    match source {
+        Whatsapp => "WhatsApp",
+        Manual => "Manual",
+        Import => "Import",
+    }
+}
+
+pub fn role_label(role: crate::model::Role) -> &'static str {
+    use crate::model::Role::*;
+    match role {
+        Owner => "Owner",
+        Admin => "Admin",
+        Agent => "Agent",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_times_read_naturally() {
+        assert_eq!(lead_count(1), "1 lead");
+        assert_eq!(lead_count(1204), "1,204 leads");
+        assert_eq!(thousands(100_000), "100,000");
+        let now = 1_000_000_000_000;
+        assert_eq!(relative_time(now - 10_000, now), "just now");
+        assert_eq!(relative_time(now - 3 * 60_000, now), "3 min ago");
+        assert_eq!(relative_time(now - 5 * 3_600_000, now), "5 h ago");
+        assert_eq!(relative_time(now - 30 * 3_600_000, now), "yesterday");
+        assert_eq!(relative_time(now + 5_000, now), "just now");
+    }
+}

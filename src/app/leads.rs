@@ -1,0 +1,732 @@
+//! The Database view (`/leads`): every lead, the most recently active on top, edited
+//! in place, updated live; and a lead's detail page (`/leads/:id`) with its history.
+
+use super::api::{fetch_lead_detail, fetch_lead_row, list_leads, rename_lead, set_lead_status, EditLead, LeadRow, LeadsPage, LeadsQuery, Me, SortColumn, UiError};
+use super::i18n::{lead_count, relative_time, source_label, status_label, t};
+use super::live::{self, LeadEvent, LiveState};
+use super::{ErrorNotice, NotFound};
+use crate::model::{clean_manual_name, LeadStatus, NAME_MAX_CHARS};
+use leptos::{either::Either, html, prelude::*, task::spawn_local};
+use leptos::server_fn::ServerFn;
+use leptos_meta::Title;
+use leptos_router::{
+    hooks::{use_navigate, use_params_map, use_query_map},
+    NavigateOptions,
+};
+
+fn query_from_url(map: &leptos_router::params::ParamsMap) -> LeadsQuery {
+    LeadsQuery {
+        q: map.get("q").unwrap_or_default(),
+        status: map.get("status").unwrap_or_default(),
+        sort: map.get("sort").unwrap_or_default(),
+        order: map.get("order").unwrap_or_default(),
+        cursor: map.get("cursor").unwrap_or_default(),
+    }
+}
+
+#[component]
+pub fn LeadsPage() -> impl IntoView {
+    let url = use_query_map();
+    let query = Memo::new(move |_| query_from_url(&url.read()));
+    let page = Resource::new(move || query.get(), list_leads);
+    let edit_error = move || url.read().get("edit_error");
+    view! {
+        <Title text=t().database_title/>
+        <div class="page-header">
+            <h1>{t().database_title}</h1>
+        </div>
+        {move || edit_error().map(|message| view! {
+            <p class="alert" role="alert">{format!("{}: {message}", t().name_not_saved)}</p>
+        })}
+        <SearchBar query/>
+        <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(data) => Either::Left(view! { <LeadsTable data query=query.get_untracked()/> }),
+                    Err(error) => Either::Right(view! { <ErrorNotice error/> }),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Search and status filter. A GET form, so it works without JavaScript; with it, the
+/// results follow the typing (debounced) and the filter applies on change.
+#[component]
+fn SearchBar(query: Memo<LeadsQuery>) -> impl IntoView {
+    let strings = t();
+    let navigate = use_navigate();
+    let pending: StoredValue<Option<TimeoutHandle>> = StoredValue::new(None);
+    let form_ref = NodeRef::<html::Form>::new();
+    let go = move || {
+        let Some(form) = form_ref.get_untracked() else { return };
+        let data = leptos::web_sys::FormData::new_with_form(&form).ok();
+        let field = |name: &str| data.as_ref().and_then(|d| d.get(name).as_string()).unwrap_or_default();
+        let current = query.get_untracked();
+        let next = LeadsQuery { q: field("q"), status: field("status"), cursor: String::new(), ..current };
+        navigate(&next.href(None), NavigateOptions { replace: true, scroll: false, ..Default::default() });
+    };
+    let go_later = {
+        let go = go.clone();
+        move || {
+            if let Some(handle) = pending.get_value() {
+                handle.clear();
+            }
+            let go = go.clone();
+            pending.set_value(set_timeout_with_handle(move || go(), std::time::Duration::from_millis(250)).ok());
+        }
+    };
+    let current = query.get_untracked();
+    let status_now = current.status.clone();
+    view! {
+        <form class="toolbar" role="search" method="get" action="/leads" node_ref=form_ref
+            on:submit={
+                let go = go.clone();
+                move |ev| {
+                    ev.prevent_default();
+                    go();
+                }
+            }
+        >
+            <div class="field grow">
+                <label for="lead-search">{strings.search_label}</label>
+                <input id="lead-search" type="search" name="q" autocomplete="off"
+                    placeholder=strings.search_placeholder value=current.q.clone()
+                    on:input=move |_| go_later()/>
+            </div>
+            <div class="field">
+                <label for="status-filter">{strings.status_filter_label}</label>
+                <select id="status-filter" name="status" on:change={
+                    let go = go.clone();
+                    move |_| go()
+                }>
+                    <option value="" selected=status_now.is_empty()>{strings.all_statuses}</option>
+                    {LeadStatus::ALL
+                        .into_iter()
+                        .map(|s| view! { <option value=s.as_str() selected=status_now == s.as_str()>{status_label(s)}</option> })
+                        .collect_view()}
+                </select>
+            </div>
+            {(!current.sort.is_empty()).then(|| view! { <input type="hidden" name="sort" value=current.sort.clone()/> })}
+            {(!current.order.is_empty()).then(|| view! { <input type="hidden" name="order" value=current.order.clone()/> })}
+            <button type="submit" class="button secondary">{strings.apply_filters}</button>
+        </form>
+    }
+}
+
+/// A row and its own signal, so live updates and edits change cells in place.
+#[derive(Clone)]
+struct RowEntry {
+    id: String,
+    data: RwSignal<LeadRow>,
+}
+
+#[component]
+fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
+    let strings = t();
+    let me = use_context::<Me>();
+    let server_now = data.now_ms;
+    let rows = RwSignal::new(
+        data.rows.into_iter().map(|row| RowEntry { id: row.id.clone(), data: RwSignal::new(row) }).collect::<Vec<_>>(),
+    );
+    let total = RwSignal::new(data.total);
+    let next_cursor = RwSignal::new(data.next_cursor);
+    let editing = RwSignal::new(None::<String>);
+    // A lead that got new activity while its name was being edited moves up after the edit.
+    let move_after_edit = RwSignal::new(None::<String>);
+    let arrived_elsewhere = RwSignal::new(0_usize);
+    let loading_more = RwSignal::new(false);
+    let feed = query.is_activity_feed();
+    let newest_first = query.sort_column() == SortColumn::Created && query.descending() && query.q.is_empty() && query.status.is_empty();
+
+    let move_to_top = move |id: &str| {
+        if editing.get_untracked().as_deref() == Some(id) {
+            move_after_edit.set(Some(id.to_string()));
+            return;
+        }
+        rows.update(|list| {
+            if let Some(index) = list.iter().position(|entry| entry.id == id) {
+                if index > 0 {
+                    let entry = list.remove(index);
+                    list.insert(0, entry);
+                }
+            }
+        });
+    };
+
+    let apply = {
+        let query = query.clone();
+        move |event: LeadEvent| {
+            let query = query.clone();
+            spawn_local(async move {
+                let Ok(found) = fetch_lead_row(event.lead_id.clone(), query).await else { return };
+                let existing = rows.with_untracked(|list| list.iter().find(|e| e.id == event.lead_id).map(|e| e.data));
+                match (found, existing) {
+                    (Some(row), Some(data)) => {
+                        let became_active = data.with_untracked(|old| old.last_activity_ms) != row.last_activity_ms;
+                        data.set(row);
+                        if feed && became_active {
+                            move_to_top(&event.lead_id);
+                        }
+                    }
+                    (Some(row), None) => {
+                        if event.created {
+                            total.update(|n| *n += 1);
+                        }
+                        if feed || (newest_first && event.created) {
+                            rows.update(|list| list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) }));
+                        } else if event.created {
+                            arrived_elsewhere.update(|n| *n += 1);
+                        }
+                    }
+                    // No longer matches this search or filter (e.g. its status changed).
+                    (None, Some(_)) if editing.get_untracked().as_deref() != Some(event.lead_id.as_str()) => {
+                        rows.update(|list| list.retain(|e| e.id != event.lead_id));
+                        total.update(|n| *n = (*n - 1).max(0));
+                    }
+                    _ => {}
+                }
+            });
+        }
+    };
+    let resync = {
+        let query = query.clone();
+        move || {
+            let query = LeadsQuery { cursor: String::new(), ..query.clone() };
+            spawn_local(async move {
+                let Ok(page) = list_leads(query).await else { return };
+                total.set(page.total);
+                for row in page.rows.into_iter().rev() {
+                    let existing = rows.with_untracked(|list| list.iter().find(|e| e.id == row.id).map(|e| e.data));
+                    match existing {
+                        Some(data) => data.set(row),
+                        None if feed => rows.update(|list| list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) })),
+                        None => {}
+                    }
+                }
+            });
+        }
+    };
+    let live_state = live::subscribe(apply, resync);
+
+    let finish_edit = move || {
+        editing.set(None);
+        if let Some(id) = move_after_edit.get_untracked() {
+            move_after_edit.set(None);
+            if feed {
+                move_to_top(&id);
+            }
+        }
+    };
+
+    let load_more = {
+        let query = query.clone();
+        move || {
+            let Some(cursor) = next_cursor.get_untracked() else { return };
+            loading_more.set(true);
+            let query = LeadsQuery { cursor, ..query.clone() };
+            spawn_local(async move {
+                if let Ok(page) = list_leads(query).await {
+                    rows.update(|list| {
+                        for row in page.rows {
+                            if !list.iter().any(|e| e.id == row.id) {
+                                list.push(RowEntry { id: row.id.clone(), data: RwSignal::new(row) });
+                            }
+                        }
+                    });
+                    next_cursor.set(page.next_cursor);
+                }
+                loading_more.set(false);
+            });
+        }
+    };
+
+    let is_empty_workspace = data.total == 0 && query.q.is_empty() && query.status.is_empty();
+    let webhook_url = me.as_ref().map(|m| m.workspace.webhook_url.clone()).unwrap_or_default();
+    let more_href = {
+        let query = query.clone();
+        move || next_cursor.get().map(|cursor| query.href(Some(&cursor)))
+    };
+    let table = {
+        let query = query.clone();
+        move || view! { <LeadTableBody rows editing finish_edit=finish_edit.clone() server_now query=query.clone()/> }
+    };
+    view! {
+        <div class="table-meta">
+            <p class="count" aria-live="polite">{move || lead_count(total.get())}</p>
+            <LiveIndicator state=live_state/>
+        </div>
+        {move || (arrived_elsewhere.get() > 0).then(|| view! { <p class="notice">{t().new_leads_waiting}</p> })}
+        <Show when=move || rows.with(|r| !r.is_empty()) fallback=move || {
+            if is_empty_workspace {
+                Either::Left(view! { <EmptyState webhook_url=webhook_url.clone()/> })
+            } else {
+                Either::Right(view! { <p class="empty-search">{strings.no_matches}</p> })
+            }
+        }>
+            {table.clone()}
+        </Show>
+        {move || more_href().map(|href| {
+            let load_more = load_more.clone();
+            view! {
+                <div class="load-more">
+                    <a class="button secondary" href=href aria-busy=move || loading_more.get().to_string()
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            load_more();
+                        }
+                    >
+                        {move || if loading_more.get() { t().loading } else { t().load_more }}
+                    </a>
+                </div>
+            }
+        })}
+    }
+}
+
+#[component]
+fn LiveIndicator(state: ReadSignal<LiveState>) -> impl IntoView {
+    view! {
+        <span class="live" role="status" class:live-on=move || state.get() == LiveState::Connected
+            class:live-off=move || state.get() == LiveState::Reconnecting>
+            {move || match state.get() {
+                LiveState::Connected => t().live_connected,
+                LiveState::Reconnecting => t().live_reconnecting,
+                LiveState::Connecting => "",
+            }}
+        </span>
+    }
+}
+
+#[component]
+fn EmptyState(webhook_url: String) -> impl IntoView {
+    let strings = t();
+    view! {
+        <section class="empty-state" aria-labelledby="empty-title">
+            <h2 id="empty-title">{strings.empty_title}</h2>
+            <p>{strings.empty_intro}</p>
+            <ol>
+                <li>
+                    {strings.empty_step_webhook}
+                    <code class="copyable" data-testid="webhook-url">{webhook_url}</code>
+                </li>
+                <li>{strings.empty_step_secret}</li>
+                <li>{strings.empty_step_events}</li>
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn LeadTableBody(
+    rows: RwSignal<Vec<RowEntry>>,
+    editing: RwSignal<Option<String>>,
+    finish_edit: impl Fn() + Clone + Send + Sync + 'static,
+    server_now: i64,
+    query: LeadsQuery,
+) -> impl IntoView {
+    let strings = t();
+    let sorted = query.sort_column();
+    let arrow = |column: SortColumn| {
+        (sorted == column).then(|| view! { <span class="sort-arrow" aria-hidden="true">{if query.descending() { " ↓" } else { " ↑" }}</span> })
+    };
+    let aria_sort = |column: SortColumn| {
+        if sorted == column {
+            if query.descending() { "descending" } else { "ascending" }
+        } else {
+            "none"
+        }
+    };
+    view! {
+        <div class="table-wrap">
+            <table class="leads" aria-label=strings.database_title>
+                <thead>
+                    <tr>
+                        <th scope="col" aria-sort=aria_sort(SortColumn::Name)>
+                            <a href=query.sort_href("name")>{strings.col_name}{arrow(SortColumn::Name)}</a>
+                        </th>
+                        <th scope="col">{strings.col_phone}</th>
+                        <th scope="col">{strings.col_status}</th>
+                        <th scope="col">{strings.col_source}</th>
+                        <th scope="col" aria-sort=aria_sort(SortColumn::Activity)>
+                            <a href=query.sort_href("last_activity")>{strings.col_last_activity}{arrow(SortColumn::Activity)}</a>
+                        </th>
+                        <th scope="col" aria-sort=aria_sort(SortColumn::Created)>
+                            <a href=query.sort_href("created")>{strings.col_created}{arrow(SortColumn::Created)}</a>
+                        </th>
+                        <th scope="col">{strings.col_actions}</th>
+                    </tr>
+                </thead>
+                <tbody on:keydown=move_between_rows>
+                    <For each=move || rows.get() key=|entry| entry.id.clone() let:entry>
+                        <LeadRowView entry editing finish_edit=finish_edit.clone() server_now/>
+                    </For>
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// Arrow keys move between the name cells of the table.
+fn move_between_rows(ev: leptos::ev::KeyboardEvent) {
+    use leptos::wasm_bindgen::JsCast;
+    let down = match ev.key().as_str() {
+        "ArrowDown" => true,
+        "ArrowUp" => false,
+        _ => return,
+    };
+    let Some(target) = ev.target().and_then(|t| t.dyn_into::<leptos::web_sys::HtmlElement>().ok()) else { return };
+    if !target.class_list().contains("lead-name") {
+        return;
+    }
+    let Ok(Some(row)) = target.closest("tr") else { return };
+    let sibling = if down { row.next_element_sibling() } else { row.previous_element_sibling() };
+    if let Some(next) = sibling.and_then(|r| r.query_selector(".lead-name").ok().flatten()) {
+        ev.prevent_default();
+        if let Ok(next) = next.dyn_into::<leptos::web_sys::HtmlElement>() {
+            let _ = next.focus();
+        }
+    }
+}
+
+#[component]
+fn LeadRowView(
+    entry: RowEntry,
+    editing: RwSignal<Option<String>>,
+    finish_edit: impl Fn() + Clone + Send + Sync + 'static,
+    server_now: i64,
+) -> impl IntoView {
+    let data = entry.data;
+    let id = entry.id.clone();
+    let error = RwSignal::new(None::<String>);
+    let detail_href = format!("/leads/{id}");
+    view! {
+        <tr data-lead-id=id.clone() class:is-editing={
+            let id = id.clone();
+            move || editing.get().as_deref() == Some(id.as_str())
+        }>
+            <td class="col-name">
+                <NameCell id=id.clone() data editing error finish_edit/>
+            </td>
+            <td class="col-phone"><a href=detail_href.clone() class="phone">{move || data.read().phone.clone()}</a></td>
+            <td class="col-status"><StatusCell id=id.clone() data error/></td>
+            <td class="col-source">{move || source_label(data.read().source)}</td>
+            <td class="col-activity">
+                {move || {
+                    let row = data.read();
+                    match (row.last_activity_ms, row.last_activity_local.clone(), row.last_activity_iso.clone()) {
+                        (Some(ms), local, iso) => Either::Left(view! {
+                            <time datetime=iso.unwrap_or_default() title=local.unwrap_or_default()>
+                                {move || relative_time(ms, live::now_or(server_now))}
+                            </time>
+                        }),
+                        _ => Either::Right(view! { <span class="muted">{t().never_active}</span> }),
+                    }
+                }}
+            </td>
+            <td class="col-created">
+                {move || {
+                    let row = data.read();
+                    let created = row.created_ms;
+                    view! { <time datetime=row.created_iso.clone() title=row.created_local.clone()>{move || relative_time(created, live::now_or(server_now))}</time> }
+                }}
+            </td>
+            <td class="col-actions">
+                {move || {
+                    let row = data.read();
+                    let unread = row.unread;
+                    match row.inbox_path.clone() {
+                        Some(path) => Either::Left(view! {
+                            <a class="button small" href=path>{t().open_in_inbox}</a>
+                            {(unread > 0).then(|| view! {
+                                <span class="badge">{unread}<span class="visually-hidden">{format!(" {}", t().unread_label)}</span></span>
+                            })}
+                        }),
+                        None => Either::Right(view! {
+                            <span class="button small disabled" title=t().no_conversation_yet>
+                                <span aria-hidden="true">{t().open_in_inbox}</span>
+                                <span class="visually-hidden">{t().no_conversation_yet}</span>
+                            </span>
+                        }),
+                    }
+                }}
+            </td>
+        </tr>
+    }
+}
+
+/// The name: click (or Enter) to edit in place; Enter or leaving the field saves,
+/// Escape cancels. Shown at once, put back with a message if the server refuses.
+/// Without JavaScript, the "Edit" disclosure holds a plain form to the same server
+/// function.
+#[component]
+fn NameCell(
+    id: String,
+    data: RwSignal<LeadRow>,
+    editing: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+    finish_edit: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let draft = RwSignal::new(String::new());
+    let input_ref = NodeRef::<html::Input>::new();
+    let name_ref = NodeRef::<html::Span>::new();
+    let editing_this = {
+        let id = id.clone();
+        move || editing.get().as_deref() == Some(id.as_str())
+    };
+    let start = {
+        let id = id.clone();
+        move || {
+            let row = data.get_untracked();
+            draft.set(row.manual_name.or(row.profile_name).unwrap_or_default());
+            error.set(None);
+            editing.set(Some(id.clone()));
+        }
+    };
+    Effect::new(move |_| {
+        if let Some(input) = input_ref.get() {
+            let _ = input.focus();
+            input.select();
+        }
+    });
+    let finish = {
+        let id = id.clone();
+        move |save: bool| {
+            if editing.get_untracked().as_deref() != Some(id.as_str()) {
+                return; // already finished (Enter, then the field's blur)
+            }
+            finish_edit();
+            if let Some(span) = name_ref.get_untracked() {
+                let _ = span.focus();
+            }
+            if !save {
+                return;
+            }
+            let previous = data.get_untracked();
+            let typed = draft.get_untracked();
+            let unchanged_profile = previous.manual_name.is_none() && Some(typed.trim()) == previous.profile_name.as_deref();
+            let new_name = match clean_manual_name(&typed) {
+                Ok(name) => name,
+                Err(problem) => {
+                    error.set(Some(format!("{}: {problem}", t().name_not_saved)));
+                    return;
+                }
+            };
+            if new_name == previous.manual_name || unchanged_profile {
+                return;
+            }
+            data.update(|row| {
+                row.manual_name = new_name.clone();
+                row.display_name = new_name.clone().or(row.profile_name.clone()).unwrap_or(row.phone.clone());
+            });
+            let id = id.clone();
+            spawn_local(async move {
+                match rename_lead(id, new_name.unwrap_or_default()).await {
+                    Ok(row) => data.set(row),
+                    Err(refused) => {
+                        data.set(previous);
+                        error.set(Some(format!("{}: {refused}", t().name_not_saved)));
+                    }
+                }
+            });
+        }
+    };
+    let finish_on_key = finish.clone();
+    let finish_on_blur = finish.clone();
+    let start_on_key = start.clone();
+    let display = move || {
+        let row = data.read();
+        (row.display_name.clone(), row.profile_aside())
+    };
+    view! {
+        <div class="name-cell">
+            <Show
+                when=editing_this
+                fallback=move || {
+                    let start = start.clone();
+                    let start_on_key = start_on_key.clone();
+                    view! {
+                        <span class="lead-name" tabindex="0" role="button" node_ref=name_ref
+                            title=t().edit_name_hint
+                            on:click=move |_| start()
+                            on:keydown=move |ev| {
+                                if ev.key() == "Enter" {
+                                    ev.prevent_default();
+                                    start_on_key();
+                                }
+                            }
+                        >
+                            {move || display().0}
+                        </span>
+                        {move || display().1.map(|profile| view! {
+                            <small class="profile-name" title=t().profile_name_label>{profile}</small>
+                        })}
+                    }
+                }
+            >
+                <input class="name-input" type="text" node_ref=input_ref aria-label=t().name_input_label
+                    maxlength=NAME_MAX_CHARS.to_string() prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:keydown={
+                        let finish = finish_on_key.clone();
+                        move |ev| match ev.key().as_str() {
+                            "Enter" => {
+                                ev.prevent_default();
+                                finish(true);
+                            }
+                            "Escape" => {
+                                ev.prevent_default();
+                                finish(false);
+                            }
+                            _ => {}
+                        }
+                    }
+                    on:blur={
+                        let finish = finish_on_blur.clone();
+                        move |_| finish(true)
+                    }/>
+            </Show>
+            {move || error.get().map(|message| view! { <p class="cell-error" role="alert">{message}</p> })}
+            <NoScriptEdit id=id.clone() data/>
+        </div>
+    }
+}
+
+/// The edit form for browsers without JavaScript: a plain POST to `edit_lead`,
+/// which sends the browser back here.
+#[component]
+fn NoScriptEdit(id: String, data: RwSignal<LeadRow>) -> impl IntoView {
+    let strings = t();
+    let row = data.get_untracked();
+    let field_id = format!("nojs-name-{id}");
+    let status_id = format!("nojs-status-{id}");
+    view! {
+        <details class="nojs-edit">
+            <summary>{strings.edit}</summary>
+            <form method="post" action=EditLead::url()>
+                <input type="hidden" name="lead_id" value=id.clone()/>
+                <label for=field_id.clone()>{strings.name_input_label}</label>
+                <input id=field_id type="text" name="name" value=row.manual_name.clone().unwrap_or_default() maxlength=NAME_MAX_CHARS.to_string()/>
+                <label for=status_id.clone()>{strings.col_status}</label>
+                <select id=status_id name="lead_status">
+                    {LeadStatus::ALL
+                        .into_iter()
+                        .map(|s| view! { <option value=s.as_str() selected=row.status == s>{status_label(s)}</option> })
+                        .collect_view()}
+                </select>
+                <button type="submit" class="button small">{strings.save}</button>
+            </form>
+        </details>
+    }
+}
+
+#[component]
+fn StatusCell(id: String, data: RwSignal<LeadRow>, error: RwSignal<Option<String>>) -> impl IntoView {
+    let initial = data.get_untracked().status;
+    // Without JavaScript the select could not save: it stays disabled until the page
+    // is live (the "Edit" form serves instead).
+    let live = RwSignal::new(false);
+    Effect::new(move |_| live.set(true));
+    let label = move || format!("{} {}", t().col_status, data.read().display_name);
+    view! {
+        <select class=move || format!("status-select status-{}", data.read().status.as_str())
+            aria-label=label
+            disabled=move || !live.get()
+            prop:value=move || data.read().status.as_str().to_string()
+            on:change=move |ev| {
+                let value = event_target_value(&ev);
+                let Some(status) = LeadStatus::parse(&value) else { return };
+                let previous = data.get_untracked();
+                data.update(|row| row.status = status);
+                error.set(None);
+                let id = id.clone();
+                spawn_local(async move {
+                    match set_lead_status(id, value).await {
+                        Ok(row) => data.set(row),
+                        Err(refused) => {
+                            data.set(previous);
+                            error.set(Some(format!("{}: {refused}", t().status_not_saved)));
+                        }
+                    }
+                });
+            }
+        >
+            {LeadStatus::ALL
+                .into_iter()
+                .map(|s| view! { <option value=s.as_str() selected=initial == s>{status_label(s)}</option> })
+                .collect_view()}
+        </select>
+    }
+}
+
+/// `/leads/:id`: one lead, its conversation link and the history of manual changes.
+#[component]
+pub fn LeadPage() -> impl IntoView {
+    let params = use_params_map();
+    let detail = Resource::new(move || params.read().get("id").unwrap_or_default(), fetch_lead_detail);
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">{t().loading}</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => Either::Left(view! { <LeadDetailView detail/> }),
+                    Err(UiError::NotFound(_)) => Either::Right(Either::Left(view! { <NotFound/> })),
+                    Err(error) => Either::Right(Either::Right(view! { <ErrorNotice error/> })),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn LeadDetailView(detail: super::api::LeadDetail) -> impl IntoView {
+    let strings = t();
+    let lead = detail.lead.clone();
+    let server_now = detail.now_ms;
+    view! {
+        <Title text=lead.display_name.clone()/>
+        <nav class="breadcrumbs" aria-label="Breadcrumb"><a href="/leads">{strings.database_title}</a></nav>
+        <div class="page-header">
+            <h1>{lead.display_name.clone()}</h1>
+            {lead.profile_aside().map(|p| view! { <small class="profile-name">{p}</small> })}
+        </div>
+        <dl class="facts">
+            <dt>{strings.col_phone}</dt><dd>{lead.phone.clone()}</dd>
+            <dt>{strings.col_status}</dt><dd><span class=format!("pill status-{}", lead.status.as_str())>{status_label(lead.status)}</span></dd>
+            <dt>{strings.source_label}</dt><dd>{source_label(lead.source)}</dd>
+            <dt>{strings.col_last_activity}</dt>
+            <dd>{match lead.last_activity_ms {
+                Some(ms) => Either::Left(view! { <time title=lead.last_activity_local.clone().unwrap_or_default()>{relative_time(ms, server_now)}</time> }),
+                None => Either::Right(strings.never_active),
+            }}</dd>
+            <dt>{strings.created_label}</dt><dd>{lead.created_local.clone()}</dd>
+        </dl>
+        <p>
+            {match lead.inbox_path.clone() {
+                Some(path) => Either::Left(view! { <a class="button" href=path>{strings.open_in_inbox}</a> }),
+                None => Either::Right(view! { <span class="button disabled" aria-disabled="true">{strings.open_in_inbox}</span> <span class="muted">{strings.no_conversation_yet}</span> }),
+            }}
+        </p>
+        <section class="history" aria-labelledby="history-title">
+            <h2 id="history-title">{strings.history}</h2>
+            {if detail.changes.is_empty() {
+                Either::Left(view! { <p class="muted">{strings.no_history}</p> })
+            } else {
+                Either::Right(view! {
+                    <ol class="changes" role="list">
+                        {detail.changes.into_iter().map(|change| {
+                            let field = if change.field == "name" { strings.field_name } else { strings.field_status };
+                            let shown = |v: Option<String>| v.filter(|v| !v.is_empty()).unwrap_or_else(|| strings.empty_value.to_string());
+                            view! {
+                                <li>
+                                    <strong>{change.actor}</strong>" "{strings.changed}" "{field}" "{strings.from}" "
+                                    <q>{shown(change.old_value)}</q>" "{strings.to}" "<q>{shown(change.new_value)}</q>
+                                    " · "<time>{change.at_local}</time>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ol>
+                })
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,519 @@
+//! The server side of the pages' server functions (`app::api`): resolve the signed-in
+//! member, check their role, call the same queries the JSON API uses, and shape the
+//! results for the browser (times in the workspace's zone, display names, links).
+
+use crate::app::api::*;
+use crate::model::{clean_manual_name, LeadStatus, Role};
+use crate::server::{
+    accounts,
+    auth::{self, Member},
+    clock::{local_display, local_time, now_ms, rfc3339},
+    error::AppError,
+    http::AppState,
+    ids::{LeadId, UserId},
+    leads::{self, Actor, LeadChanges, LeadQuery, LeadRecord, SortKey},
+    live::LeadChanged,
+    messages,
+    phone::display_key,
+    webhook::payload::media_label,
+    workspaces::{self, NewWorkspace, Rotation, Workspace, WEBHOOK_PATH},
+};
+use axum::http::{header, request::Parts};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+use sqlx::Row;
+
+/// Page size of the Database view and the Inbox list.
+pub const PAGE_SIZE: usize = 50;
+
+fn state() -> Result<AppState, UiError> {
+    use_context::<AppState>().ok_or_else(|| UiError::Failed("server state missing".into()))
+}
+
+fn request_parts() -> Option<Parts> {
+    use_context::<Parts>()
+}
+
+/// True while answering a server function's own HTTP request (not rendering a page
+/// that calls it in-process).
+fn answering_server_fn() -> bool {
+    request_parts().is_some_and(|p| p.uri.path().starts_with("/api/"))
+}
+
+/// Turns an error into what the browser sees, with the HTTP status that names it when
+/// the server function was called over HTTP.
+fn refuse(err: AppError) -> UiError {
+    if answering_server_fn() {
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(err.status());
+        }
+    }
+    match err {
+        AppError::Unauthorized(_) => UiError::SignedOut,
+        AppError::Forbidden(m) => UiError::Forbidden(m),
+        AppError::NotFound(m) => UiError::NotFound(m),
+        AppError::BadRequest(m) | AppError::Unprocessable(m) => UiError::Invalid(m),
+        AppError::Conflict { message, .. } => UiError::Invalid(message),
+        AppError::Unavailable(m) | AppError::TooManyRequests(m) => UiError::Unavailable(m),
+        other => UiError::Failed(other.to_string()),
+    }
+}
+
+/// The signed-in member, or `SignedOut` (401 over HTTP).
+pub async fn member() -> Result<(AppState, Member), UiError> {
+    let state = state()?;
+    let parts = request_parts().ok_or_else(|| refuse(AppError::Unauthorized("sign in first".into())))?;
+    match auth::member_from_headers(&state, &parts.headers).await {
+        Ok(Some(member)) => Ok((state, member)),
+        Ok(None) => Err(refuse(AppError::Unauthorized("sign in first".into()))),
+        Err(err) => Err(refuse(err)),
+    }
+}
+
+/// The address people reach this server at: `PUBLIC_URL`, else what the browser used.
+fn public_url() -> String {
+    if std::env::var("PUBLIC_URL").is_ok_and(|v| !v.trim().is_empty()) {
+        return crate::server::config::public_base_url();
+    }
+    match request_parts() {
+        Some(parts) => {
+            let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1:3000");
+            let scheme = if auth::is_https(&parts.headers) { "https" } else { "http" };
+            format!("{scheme}://{host}")
+        }
+        None => crate::server::config::public_base_url(),
+    }
+}
+
+fn workspace_info(workspace: &Workspace) -> WorkspaceInfo {
+    WorkspaceInfo {
+        id: workspace.id.to_string(),
+        name: workspace.name.clone(),
+        time_zone: workspace.time_zone.clone(),
+        region: workspace.region.code().to_string(),
+        phone_number_id: workspace.phone_number_id.clone(),
+        webhook_url: format!("{}{WEBHOOK_PATH}", public_url()),
+    }
+}
+
+pub fn lead_view(record: &LeadRecord, workspace: &Workspace) -> LeadRow {
+    LeadRow {
+        id: record.id.to_string(),
+        display_name: record.display_name(),
+        manual_name: record.name.clone(),
+        profile_name: record.kapso_name.clone(),
+        phone: record.phone_display(),
+        status: record.lead_status,
+        source: record.source,
+        last_activity_ms: record.last_activity_at,
+        last_activity_local: record.last_activity_at.map(|ms| local_display(ms, &workspace.time_zone)),
+        last_activity_iso: record.last_activity_at.map(rfc3339),
+        created_ms: record.created_at,
+        created_local: local_display(record.created_at, &workspace.time_zone),
+        created_iso: rfc3339(record.created_at),
+        inbox_path: record.inbox_ref.as_ref().map(|r| format!("/inbox/{}", auth::urlencode(r))),
+        unread: record.unread_count,
+    }
+}
+
+pub async fn me() -> Result<Option<Me>, UiError> {
+    let state = state()?;
+    let Some(parts) = request_parts() else { return Ok(None) };
+    let Some(member) = auth::member_from_headers(&state, &parts.headers).await.map_err(refuse)? else {
+        return Ok(None);
+    };
+    let workspaces = accounts::workspaces_of(&state.db, &member.user_id)
+        .await
+        .map_err(refuse)?
+        .into_iter()
+        .map(|(id, name, role)| WorkspaceChoice { id: id.to_string(), name, role })
+        .collect();
+    Ok(Some(Me { email: member.email.clone(), role: member.role, workspace: workspace_info(&member.workspace), workspaces }))
+}
+
+fn lead_query(query: &LeadsQuery, only: Option<LeadId>) -> Result<LeadQuery, AppError> {
+    let status = match query.status.trim() {
+        "" => None,
+        s => Some(LeadStatus::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown status `{s}`")))?),
+    };
+    let sort = match query.sort.trim() {
+        "" => SortKey::LastActivity,
+        s => SortKey::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown sort `{s}`")))?,
+    };
+    Ok(LeadQuery {
+        search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
+        status,
+        sort,
+        descending: query.descending(),
+        cursor: Some(query.cursor.clone()).filter(|c| !c.is_empty()),
+        limit: PAGE_SIZE,
+        only,
+    })
+}
+
+pub async fn list_leads(query: LeadsQuery) -> Result<LeadsPage, UiError> {
+    let (state, member) = member().await?;
+    let lead_query = lead_query(&query, None).map_err(refuse)?;
+    let page = leads::list(&state.db, &member.workspace, &lead_query).await.map_err(refuse)?;
+    Ok(LeadsPage {
+        rows: page.leads.iter().map(|l| lead_view(l, &member.workspace)).collect(),
+        next_cursor: page.next_cursor,
+        total: page.total,
+        now_ms: now_ms(),
+    })
+}
+
+pub async fn lead_row(id: String, query: LeadsQuery) -> Result<Option<LeadRow>, UiError> {
+    let (state, member) = member().await?;
+    let id = LeadId::parse(&id).ok_or_else(|| refuse(AppError::not_found("lead")))?;
+    if leads::find(&state.db, &member.workspace, &id).await.map_err(refuse)?.is_none() {
+        return Err(refuse(AppError::not_found("lead")));
+    }
+    let query = LeadsQuery { cursor: String::new(), ..query };
+    let lead_query = lead_query(&query, Some(id)).map_err(refuse)?;
+    let page = leads::list(&state.db, &member.workspace, &lead_query).await.map_err(refuse)?;
+    Ok(page.leads.first().map(|l| lead_view(l, &member.workspace)))
+}
+
+/// Whether this is a plain HTML form post (no JavaScript): such a request expects to be
+/// sent back to its page rather than to receive data.
+fn plain_form_post() -> Option<String> {
+    let parts = request_parts()?;
+    let accepts_html = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let referer = parts.headers.get(header::REFERER).and_then(|v| v.to_str().ok())?;
+    accepts_html.then(|| referer.to_string())
+}
+
+pub async fn update_lead(lead_id: String, name: Option<String>, lead_status: Option<String>) -> Result<LeadRow, UiError> {
+    let result = update_lead_inner(lead_id.clone(), name, lead_status).await;
+    if let (Err(err), Some(referer)) = (&result, plain_form_post()) {
+        // Without JavaScript the page reloads; it shows why the edit was refused.
+        let separator = if referer.contains('?') { '&' } else { '?' };
+        leptos_axum::redirect(&format!(
+            "{referer}{separator}edit_error={}&edit_lead={}",
+            auth::urlencode(&err.to_string()),
+            auth::urlencode(&lead_id)
+        ));
+    }
+    result
+}
+
+async fn update_lead_inner(lead_id: String, name: Option<String>, lead_status: Option<String>) -> Result<LeadRow, UiError> {
+    let (state, member) = member().await?;
+    let id = LeadId::parse(&lead_id).ok_or_else(|| refuse(AppError::not_found("lead")))?;
+    let changes = LeadChanges {
+        name: match name {
+            Some(raw) => Some(clean_manual_name(&raw).map_err(|e| refuse(AppError::Unprocessable(e.to_string())))?),
+            None => None,
+        },
+        lead_status: match lead_status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => Some(
+                LeadStatus::parse(s).ok_or_else(|| refuse(AppError::Unprocessable(format!("unknown status `{s}`"))))?,
+            ),
+            None => None,
+        },
+    };
+    let actor = Actor::User { id: member.user_id.clone(), email: member.email.clone() };
+    let lead = leads::update(&state.db, &member.workspace, &id, &changes, &actor).await.map_err(refuse)?;
+    state.live.publish(LeadChanged {
+        workspace_id: member.workspace.id.to_string(),
+        lead_id: lead.id.to_string(),
+        created: false,
+    });
+    Ok(lead_view(&lead, &member.workspace))
+}
+
+pub async fn lead_detail(id: String) -> Result<LeadDetail, UiError> {
+    let (state, member) = member().await?;
+    let id = LeadId::parse(&id).ok_or_else(|| refuse(AppError::not_found("lead")))?;
+    let lead = leads::find(&state.db, &member.workspace, &id)
+        .await
+        .map_err(refuse)?
+        .ok_or_else(|| refuse(AppError::not_found("lead")))?;
+    let changes = leads::changes(&state.db, &member.workspace, &id)
+        .await
+        .map_err(refuse)?
+        .into_iter()
+        .map(|c| LeadChange {
+            at_local: local_display(c.changed_at, &member.workspace.time_zone),
+            at_ms: c.changed_at,
+            actor: c.actor,
+            field: c.field,
+            old_value: c.old_value,
+            new_value: c.new_value,
+        })
+        .collect();
+    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE workspace_id = $1 AND lead_id = $2")
+        .bind(member.workspace.id.as_str())
+        .bind(id.as_str())
+        .fetch_one(&state.db.pool)
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(|e| refuse(e.into()))?;
+    Ok(LeadDetail { lead: lead_view(&lead, &member.workspace), changes, messages: count, now_ms: now_ms() })
+}
+
+const CONVERSATION_COLUMNS: &str = "c.id, c.kapso_conversation_id, c.lead_id, c.last_message_at, \
+    c.last_message_preview, c.unread_count, c.status, l.name, l.kapso_name, l.phone_normalized";
+
+fn conversation_view(row: &sqlx::any::AnyRow, workspace: &Workspace) -> Result<ConversationRow, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let kapso: Option<String> = row.try_get("kapso_conversation_id")?;
+    let name: Option<String> = row.try_get("name")?;
+    let profile: Option<String> = row.try_get("kapso_name")?;
+    let phone = display_key(&row.try_get::<String, _>("phone_normalized")?);
+    let last: Option<i64> = row.try_get("last_message_at")?;
+    Ok(ConversationRow {
+        inbox_ref: kapso.unwrap_or(id),
+        lead_id: row.try_get("lead_id")?,
+        display_name: name.or(profile).unwrap_or_else(|| phone.clone()),
+        phone,
+        preview: row.try_get::<Option<String>, _>("last_message_preview")?.unwrap_or_default(),
+        last_message_ms: last,
+        last_message_local: last.map(|ms| local_display(ms, &workspace.time_zone)),
+        last_message_iso: last.map(rfc3339),
+        unread: row.try_get("unread_count")?,
+        status: row.try_get("status")?,
+    })
+}
+
+pub async fn list_conversations(q: String, cursor: String) -> Result<ConversationsPage, UiError> {
+    let (state, member) = member().await?;
+    let workspace = &member.workspace;
+    let search = LeadQuery { search: Some(q).filter(|q| !q.trim().is_empty()), ..LeadQuery::default() };
+    let filters = leads::filters(workspace, &search);
+    let mut sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN leads l ON l.id = c.lead_id \
+         WHERE c.workspace_id = $1 AND c.last_message_at IS NOT NULL{}",
+        filters.sql
+    );
+    let after = decode_conversation_cursor(&cursor);
+    let next = filters.binds.len() + 2;
+    if after.is_some() {
+        sql.push_str(&format!(" AND (c.last_message_at, c.id) < (${next}, ${})", next + 1));
+    }
+    sql.push_str(&format!(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT {}", PAGE_SIZE + 1));
+    let mut query = sqlx::query(&sql).bind(workspace.id.as_str());
+    for value in &filters.binds {
+        query = query.bind(value);
+    }
+    if let Some((at, id)) = &after {
+        query = query.bind(*at).bind(id.clone());
+    }
+    let rows = query.fetch_all(&state.db.pool).await.map_err(|e| refuse(e.into()))?;
+    let mut views = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        views.push(conversation_view(row, workspace).map_err(|e| refuse(e.into()))?);
+        keys.push((row.try_get::<i64, _>("last_message_at").unwrap_or_default(), row.try_get::<String, _>("id").unwrap_or_default()));
+    }
+    let next_cursor = if views.len() > PAGE_SIZE {
+        views.truncate(PAGE_SIZE);
+        keys.get(PAGE_SIZE - 1).map(|(at, id)| hex::encode(format!("{at}|{id}")))
+    } else {
+        None
+    };
+    Ok(ConversationsPage { rows: views, next_cursor, now_ms: now_ms() })
+}
+
+fn decode_conversation_cursor(cursor: &str) -> Option<(i64, String)> {
+    let text = String::from_utf8(hex::decode(cursor.trim()).ok()?).ok()?;
+    let (at, id) = text.split_once('|')?;
+    Some((at.parse().ok()?, id.to_string()))
+}
+
+/// How many of a lead's latest messages a thread shows.
+const THREAD_MESSAGES: usize = 300;
+
+pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
+    let (state, member) = member().await?;
+    let workspace = &member.workspace;
+    let row = sqlx::query(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN leads l ON l.id = c.lead_id \
+         WHERE c.workspace_id = $1 AND (c.kapso_conversation_id = $2 OR c.id = $2) \
+         ORDER BY CASE WHEN c.kapso_conversation_id = $2 THEN 0 ELSE 1 END LIMIT 1"
+    ))
+    .bind(workspace.id.as_str())
+    .bind(conversation.trim())
+    .fetch_optional(&state.db.pool)
+    .await
+    .map_err(|e| refuse(e.into()))?
+    .ok_or_else(|| refuse(AppError::NotFound("conversation not found".into())))?;
+    let mut view = conversation_view(&row, workspace).map_err(|e| refuse(e.into()))?;
+    let lead_id = LeadId::from_db(view.lead_id.clone());
+    // Opening the thread reads every conversation of this customer.
+    let marked = sqlx::query("UPDATE conversations SET unread_count = 0 WHERE workspace_id = $1 AND lead_id = $2 AND unread_count > 0")
+        .bind(workspace.id.as_str())
+        .bind(lead_id.as_str())
+        .execute(&state.db.pool)
+        .await
+        .map_err(|e| refuse(e.into()))?;
+    if marked.rows_affected() > 0 {
+        view.unread = 0;
+        state.live.publish(LeadChanged { workspace_id: workspace.id.to_string(), lead_id: lead_id.to_string(), created: false });
+    }
+    let lead = leads::find(&state.db, workspace, &lead_id)
+        .await
+        .map_err(refuse)?
+        .ok_or_else(|| refuse(AppError::NotFound("conversation not found".into())))?;
+    let records = messages::latest_for_lead(&state.db, workspace, &lead_id, THREAD_MESSAGES).await.map_err(refuse)?;
+    let by_wamid: std::collections::HashMap<&str, &messages::MessageRecord> =
+        records.iter().map(|m| (m.kapso_message_id.as_str(), m)).collect();
+    let messages = records
+        .iter()
+        .map(|m| MessageView {
+            id: m.id.clone(),
+            inbound: m.direction == "inbound",
+            kind: m.message_type.clone(),
+            label: media_label(&m.message_type, false).map(str::to_string),
+            text: m.content.clone(),
+            // Only web links: a `javascript:` URL in a delivery must not become a link.
+            media_url: m.media_url.clone().filter(|url| url.starts_with("https://") || url.starts_with("http://")),
+            quoted: m.reply_to_kapso_message_id.as_deref().map(|reply_to| match by_wamid.get(reply_to) {
+                Some(original) => Quoted {
+                    from_customer: original.direction == "inbound",
+                    text: original
+                        .content
+                        .clone()
+                        .or_else(|| media_label(&original.message_type, false).map(str::to_string))
+                        .unwrap_or_default(),
+                },
+                None => Quoted { from_customer: false, text: String::new() },
+            }),
+            at_ms: m.sent_at_ms,
+            at_local: local_display(m.sent_at_ms, &workspace.time_zone),
+            at_time: local_time(m.sent_at_ms, &workspace.time_zone),
+            at_iso: rfc3339(m.sent_at_ms),
+            status: m.status.clone(),
+            status_error: m.status_error.clone(),
+        })
+        .collect();
+    Ok(Thread { conversation: view, lead: lead_view(&lead, workspace), messages, now_ms: now_ms() })
+}
+
+pub async fn settings() -> Result<SettingsView, UiError> {
+    let (state, member) = member().await?;
+    let members = accounts::members(&state.db, &member.workspace.id)
+        .await
+        .map_err(refuse)?
+        .into_iter()
+        .map(|m| MemberView {
+            is_me: m.user_id == member.user_id,
+            user_id: m.user_id.to_string(),
+            email: m.email,
+            role: m.role,
+            joined_local: local_display(m.joined_at, &member.workspace.time_zone),
+        })
+        .collect();
+    Ok(SettingsView { workspace: workspace_info(&member.workspace), my_role: member.role, members })
+}
+
+pub async fn add_member(email: String, role: String, password: String) -> Result<(), UiError> {
+    let (state, member) = member().await?;
+    let role = Role::parse(role.trim()).ok_or_else(|| refuse(AppError::Unprocessable(format!("unknown role `{role}`"))))?;
+    member
+        .require(member.role.can_manage_members() && member.role.can_assign(role), "add members with this role")
+        .map_err(refuse)?;
+    let email = accounts::normalize_email(&email).map_err(refuse)?;
+    let user_id = match accounts::find_user_by_email(&state.db, &email).await.map_err(refuse)? {
+        Some(user) => user.id,
+        None if password.is_empty() => {
+            return Err(refuse(AppError::Unprocessable(format!("{email} has no account yet: set a first password"))))
+        }
+        None => accounts::create_user(&state.db, &email, &password).await.map_err(refuse)?,
+    };
+    if let Some(existing) = accounts::role_in(&state.db, &member.workspace.id, &user_id).await.map_err(refuse)? {
+        member.require(member.role.can_assign(existing), "change an owner's role").map_err(refuse)?;
+    }
+    accounts::set_membership(&state.db, &member.workspace.id, &user_id, role).await.map_err(refuse)?;
+    Ok(())
+}
+
+pub async fn remove_member(user_id: String) -> Result<(), UiError> {
+    let (state, member) = member().await?;
+    member.require(member.role.can_manage_members(), "remove members").map_err(refuse)?;
+    let target = UserId::parse(&user_id).ok_or_else(|| refuse(AppError::not_found("member")))?;
+    let role = accounts::role_in(&state.db, &member.workspace.id, &target)
+        .await
+        .map_err(refuse)?
+        .ok_or_else(|| refuse(AppError::not_found("member")))?;
+    member.require(member.role.can_assign(role), "remove an owner").map_err(refuse)?;
+    accounts::remove_member(&state.db, &member.workspace.id, &target).await.map_err(refuse)
+}
+
+pub async fn rotate_secret(which: String) -> Result<RevealedSecrets, UiError> {
+    let (state, member) = member().await?;
+    member.require(member.role.can_manage_secrets(), "rotate secrets").map_err(refuse)?;
+    let rotation = match which.as_str() {
+        "webhook_secret" => Rotation { webhook_secret: true, ..Rotation::default() },
+        "verify_token" => Rotation { verify_token: true, ..Rotation::default() },
+        "api_token" => Rotation { api_token: true, ..Rotation::default() },
+        other => return Err(refuse(AppError::BadRequest(format!("unknown secret `{other}`")))),
+    };
+    let issued = workspaces::rotate(&state.db, &member.workspace.id, rotation).await.map_err(refuse)?;
+    state.workspaces.invalidate();
+    tracing::info!(workspace = %member.workspace.id, which = %which, "secret rotated");
+    Ok(RevealedSecrets {
+        webhook_url: format!("{}{WEBHOOK_PATH}", public_url()),
+        webhook_secret: issued.webhook_secret,
+        verify_token: issued.verify_token,
+        api_token: issued.api_token,
+    })
+}
+
+pub async fn setup_open(token: String) -> Result<bool, UiError> {
+    let state = state()?;
+    accounts::setup_token_is_open(&state.db, token.trim()).await.map_err(refuse)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn complete_setup(
+    token: String,
+    workspace_name: String,
+    phone_number_id: String,
+    region: String,
+    time_zone: String,
+    email: String,
+    password: String,
+) -> Result<RevealedSecrets, UiError> {
+    let state = state()?;
+    let token = token.trim().to_string();
+    if !accounts::setup_token_is_open(&state.db, &token).await.map_err(refuse)? {
+        return Err(refuse(AppError::Forbidden("this setup link has been used; sign in instead".into())));
+    }
+    // Everything that can be refused is checked before the link is used up.
+    let email = accounts::normalize_email(&email).map_err(refuse)?;
+    accounts::check_password(&password).map_err(refuse)?;
+    if workspaces::find_by_phone_number_id(&state.db, phone_number_id.trim()).await.map_err(refuse)?.is_some() {
+        return Err(refuse(AppError::Unprocessable("this phone number ID already belongs to a workspace".into())));
+    }
+    let new = NewWorkspace {
+        name: workspace_name,
+        phone_number_id,
+        region: if region.trim().is_empty() { "ID".into() } else { region },
+        time_zone: if time_zone.trim().is_empty() { "Asia/Jakarta".into() } else { time_zone },
+        allow_unsigned_webhooks: false,
+    };
+    workspaces::validate(&new).map_err(refuse)?;
+    if !accounts::consume_setup_token(&state.db, &token).await.map_err(refuse)? {
+        return Err(refuse(AppError::Forbidden("this setup link has been used; sign in instead".into())));
+    }
+    let (workspace, issued) = workspaces::create(&state.db, new).await.map_err(refuse)?;
+    let user_id = accounts::create_user(&state.db, &email, &password).await.map_err(refuse)?;
+    accounts::set_membership(&state.db, &workspace.id, &user_id, Role::Owner).await.map_err(refuse)?;
+    let session = auth::start_session(&state, &user_id, &workspace.id).await.map_err(refuse)?;
+    if let (Some(response), Some(parts)) = (use_context::<ResponseOptions>(), request_parts()) {
+        response.insert_header(header::SET_COOKIE, auth::session_cookie(&session, &parts.headers));
+    }
+    tracing::info!(workspace = %workspace.id, "first workspace and owner created");
+    Ok(RevealedSecrets {
+        webhook_url: format!("{}{WEBHOOK_PATH}", public_url()),
+        webhook_secret: issued.webhook_secret,
+        verify_token: issued.verify_token,
+        api_token: issued.api_token,
+    })
+}
