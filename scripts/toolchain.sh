@@ -14,6 +14,8 @@ set -euo pipefail
 
 LEADLINE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$LEADLINE_ROOT/target}"
+# Scripted builds are one-shot: incremental artifacts would only cost time and disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1m[leadline]\033[0m %s\n' "$*" >&2; }
@@ -83,16 +85,26 @@ setup_toolchain() {
 # Builds the browser half into target/site (what the server serves under /pkg):
 # wasm (dev or release) → wasm-bindgen → (release: wasm-opt + gzip) plus CSS and public/.
 build_site() {
-    local mode="${1:-dev}" wasm_profile_dir cargo_profile=()
+    local mode="${1:-dev}" wasm_profile_dir cargo_profile=() extra=() rustflags="" bootstrap="${RUSTC_BOOTSTRAP:-}"
     if [ "$mode" = release ]; then
         cargo_profile=(--profile wasm-release)
         wasm_profile_dir=wasm-release
+        # Smallest bundle: type-erased components, and (where the standard library's
+        # sources are at hand to rebuild it) panics that abort without formatting.
+        rustflags="--cfg erase_components"
+        if [ ${#WASM_CARGO_ARGS[@]} -gt 0 ] || rustup component add rust-src >/dev/null 2>&1; then
+            rustflags="$rustflags -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
+            extra=(-Zbuild-std=std,panic_abort)
+            bootstrap=1
+        fi
     else
         wasm_profile_dir=debug
+        extra=("${WASM_CARGO_ARGS[@]}")
     fi
     say "building the browser bundle ($mode)"
-    cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
-        "${cargo_profile[@]}" "${WASM_CARGO_ARGS[@]}"
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$rustflags" RUSTC_BOOTSTRAP="$bootstrap" \
+        cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
+        "${cargo_profile[@]}" "${extra[@]}"
     local site="$CARGO_TARGET_DIR/site"
     rm -rf "$site"
     mkdir -p "$site/pkg"
@@ -102,8 +114,11 @@ build_site() {
     cp -r "$LEADLINE_ROOT/public/." "$site/"
     if [ "$mode" = release ]; then
         apt_install binaryen
-        wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-            --enable-mutable-globals "$site/pkg/leadline_bg.wasm" -o "$site/pkg/leadline_bg.wasm"
+        # The features rustc's wasm32 target emits; without them wasm-opt breaks the
+        # externref table wasm-bindgen uses.
+        wasm-opt -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
+            --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+            "$site/pkg/leadline_bg.wasm" -o "$site/pkg/leadline_bg.wasm"
         # Served as-is to browsers that accept gzip (the server looks for .gz siblings).
         for f in "$site/pkg/"*; do gzip -9 -k -f "$f"; done
     fi

@@ -14,6 +14,9 @@ pub mod server;
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Readable panics in the console while developing; release bundles abort on panic
+    // (smaller), so the hook would never run there.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     // Styles key off this class to hide the JavaScript-free fallbacks once the page is live.
     if let Some(root) = leptos::prelude::document().document_element() {

@@ -44,6 +44,13 @@ struct Args {
     /// How many distinct customers the messages come from.
     #[arg(long, default_value_t = 20_000)]
     customers: u64,
+    /// Stop after this many deliveries in total (for seeding), whatever `--seconds` says.
+    #[arg(long)]
+    deliveries: Option<u64>,
+    /// Customer of delivery n is n modulo --customers (each customer gets the same share),
+    /// instead of a pseudo-random pick.
+    #[arg(long)]
+    sequential_customers: bool,
     /// Spread a batch's messages over many customers. By default a batch holds one
     /// customer's messages, as Kapso's buffering batches per conversation.
     #[arg(long)]
@@ -60,12 +67,22 @@ struct Totals {
 }
 
 static NEXT_MESSAGE: AtomicU64 = AtomicU64::new(0);
+static NEXT_DELIVERY: AtomicU64 = AtomicU64::new(0);
 
-fn delivery_body(args: &Args) -> Vec<u8> {
+/// The next delivery's body, or `None` once `--deliveries` have been sent.
+fn delivery_body(args: &Args) -> Option<Vec<u8>> {
+    let delivery = NEXT_DELIVERY.fetch_add(1, Ordering::Relaxed);
+    if args.deliveries.is_some_and(|limit| delivery >= limit) {
+        return None;
+    }
     let first = NEXT_MESSAGE.fetch_add(args.batch as u64, Ordering::Relaxed);
     let item = |n: u64| {
         let spread = if args.mixed_batches { n } else { first };
-        let customer = spread.wrapping_mul(2654435761) % args.customers;
+        let customer = if args.sequential_customers {
+            delivery % args.customers
+        } else {
+            spread.wrapping_mul(2654435761) % args.customers
+        };
         let phone = format!("+62812{:07}", 1_000_000 + customer);
         json!({
             "message": {
@@ -97,7 +114,7 @@ fn delivery_body(args: &Args) -> Vec<u8> {
             "batch_info": { "size": args.batch, "window_ms": 5000 }
         })
     };
-    serde_json::to_vec(&body).expect("JSON")
+    Some(serde_json::to_vec(&body).expect("JSON"))
 }
 
 async fn connection(args: Arc<Args>, deadline: Instant, schedule: Option<(Instant, Duration)>) -> Totals {
@@ -125,7 +142,7 @@ async fn connection(args: Arc<Args>, deadline: Instant, schedule: Option<(Instan
                 now
             }
         };
-        let body = delivery_body(&args);
+        let Some(body) = delivery_body(&args) else { break };
         let request = Request::post("/api/webhook/kapso")
             .header("host", &args.addr)
             .header("content-type", "application/json")
@@ -169,7 +186,8 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 async fn main() {
     let args = Arc::new(Args::parse());
     let start = Instant::now() + Duration::from_millis(50);
-    let deadline = start + Duration::from_secs_f64(args.seconds);
+    let seconds = if args.deliveries.is_some() { 86_400.0 } else { args.seconds };
+    let deadline = start + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..args.connections)
         .map(|i| {
             let schedule = args.rate.map(|rate| {

@@ -140,6 +140,7 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbSetupError> {
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ingest foundation", include_str!("../../migrations/0001_ingest_foundation.sql")),
     (2, "access control", include_str!("../../migrations/0002_access_control.sql")),
+    (3, "phone search", include_str!("../../migrations/0003_phone_search.sql")),
 ];
 
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use crate::server::{
     error::{AppError, AppResult},
     http::{AppState, JsonBody},
     ids::LeadId,
-    phone::{display_key, search_digits, E164},
+    phone::{display_key, search_prefixes, E164},
     workspaces::Workspace,
 };
 use axum::{
@@ -221,11 +221,41 @@ fn like_pattern(fragment: &str) -> String {
 pub struct Filters {
     pub sql: String,
     pub binds: Vec<String>,
+    /// Whether a search narrows the rows (then sorting the matches beats walking the
+    /// sort index past every lead that does not match).
+    pub searching: bool,
+}
+
+/// How a phone search matches stored numbers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PhoneMatch {
+    /// The digits begin the number (index range; the usual case).
+    Prefix,
+    /// The digits appear anywhere in it (a scan; tried when no number begins so).
+    Anywhere,
+}
+
+/// The first digit string after every string that begins with `prefix`
+/// (`629` → `63`); `None` when there is none (`999`).
+fn after_prefix(prefix: &str) -> Option<String> {
+    let mut digits: Vec<u8> = prefix.bytes().collect();
+    while let Some(last) = digits.pop() {
+        if last < b'9' {
+            digits.push(last + 1);
+            return String::from_utf8(digits).ok();
+        }
+    }
+    None
 }
 
 pub fn filters(workspace: &Workspace, query: &LeadQuery) -> Filters {
+    filters_matching(workspace, query, PhoneMatch::Prefix)
+}
+
+fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: PhoneMatch) -> Filters {
     let mut sql = String::new();
     let mut binds = Vec::new();
+    let mut searching = false;
     if let Some(id) = &query.only {
         binds.push(id.to_string());
         sql.push_str(&format!(" AND l.id = ${}", binds.len() + 1));
@@ -235,25 +265,52 @@ pub fn filters(workspace: &Workspace, query: &LeadQuery) -> Filters {
         sql.push_str(&format!(" AND l.lead_status = ${}", binds.len() + 1));
     }
     if let Some(search) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        binds.push(like_pattern(&search.to_lowercase()));
-        let name_param = binds.len() + 1;
-        let mut clause = format!(
-            " AND (LOWER(COALESCE(l.name, '')) LIKE ${name_param} ESCAPE '\\' \
-             OR LOWER(COALESCE(l.kapso_name, '')) LIKE ${name_param} ESCAPE '\\'"
-        );
-        if let Some(digits) = search_digits(search, workspace.region) {
+        searching = true;
+        let prefixes = search_prefixes(search, workspace.region);
+        if prefixes.is_empty() {
+            // A name: the one shown (manual, else WhatsApp) or the WhatsApp name.
+            binds.push(like_pattern(&search.to_lowercase()));
+            let n = binds.len() + 1;
+            sql.push_str(&format!(
+                " AND (l.name_sort LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(l.kapso_name, '')) LIKE ${n} ESCAPE '\\')"
+            ));
+        } else if phone_match == PhoneMatch::Prefix {
+            let mut ranges = Vec::new();
+            for prefix in prefixes {
+                let upper = after_prefix(&prefix);
+                binds.push(prefix);
+                let low = binds.len() + 1;
+                match upper {
+                    Some(upper) => {
+                        binds.push(upper);
+                        ranges.push(format!("(l.phone_digits >= ${low} AND l.phone_digits < ${})", binds.len() + 1));
+                    }
+                    None => ranges.push(format!("l.phone_digits >= ${low}")),
+                }
+            }
+            sql.push_str(&format!(" AND ({})", ranges.join(" OR ")));
+        } else {
+            let digits = prefixes.into_iter().next().unwrap_or_default();
             binds.push(like_pattern(&digits));
-            clause.push_str(&format!(" OR l.phone_normalized LIKE ${} ESCAPE '\\'", binds.len() + 1));
+            sql.push_str(&format!(" AND l.phone_digits LIKE ${} ESCAPE '\\'", binds.len() + 1));
         }
-        clause.push(')');
-        sql.push_str(&clause);
     }
-    Filters { sql, binds }
+    Filters { sql, binds, searching }
 }
 
 pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResult<LeadPage> {
+    let page = list_matching(db, workspace, query, PhoneMatch::Prefix).await?;
+    let phone_search = query.search.as_deref().is_some_and(|q| !search_prefixes(q.trim(), workspace.region).is_empty());
+    if page.total == 0 && phone_search {
+        // No number begins with these digits: look for them anywhere in the numbers.
+        return list_matching(db, workspace, query, PhoneMatch::Anywhere).await;
+    }
+    Ok(page)
+}
+
+async fn list_matching(db: &Db, workspace: &Workspace, query: &LeadQuery, phone_match: PhoneMatch) -> AppResult<LeadPage> {
     let limit = query.limit.clamp(1, 500);
-    let filters = filters(workspace, query);
+    let filters = filters_matching(workspace, query, phone_match);
     let column = query.sort.column();
     let (order, compare) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
     let cursor = query.cursor.as_deref().map(|c| decode_cursor(c, query.sort, query.descending)).transpose()?;
@@ -263,7 +320,15 @@ pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResul
     if cursor.is_some() {
         sql.push_str(&format!(" AND ({column}, l.id) {compare} (${next_param}, ${})", next_param + 1));
     }
-    sql.push_str(&format!(" ORDER BY {column} {order}, l.id {order} LIMIT {}", limit + 1));
+    // Sorting by an expression keeps the planner from walking the sort index when a
+    // search narrows the rows: finding the few matches first and sorting them is far
+    // cheaper. (`+ 0` / `|| ''` leave the order as it is, on both engines.)
+    let sort_by = match (filters.searching, query.sort) {
+        (false, _) => column.to_string(),
+        (true, SortKey::Name) => format!("({column} || '')"),
+        (true, _) => format!("({column} + 0)"),
+    };
+    sql.push_str(&format!(" ORDER BY {sort_by} {order}, l.id {order} LIMIT {}", limit + 1));
 
     let mut page_query = sqlx::query(&sql).bind(workspace.id.as_str());
     for value in &filters.binds {
@@ -345,8 +410,8 @@ pub async fn create(db: &Db, workspace: &Workspace, new: NewLead) -> AppResult<C
     let id = LeadId::generate();
     let now = now_ms();
     let inserted = sqlx::query(
-        "INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_valid, name, lead_status, source, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $6, 'manual', $7, $7) \
+        "INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_digits, phone_valid, name, lead_status, \
+         source, created_at, updated_at) VALUES ($1, $2, $3, $4, $8, 1, $5, $6, 'manual', $7, $7) \
          ON CONFLICT (workspace_id, phone_normalized) DO NOTHING",
     )
     .bind(id.as_str())
@@ -356,6 +421,7 @@ pub async fn create(db: &Db, workspace: &Workspace, new: NewLead) -> AppResult<C
     .bind(name.as_deref())
     .bind(new.lead_status.unwrap_or_default().as_str())
     .bind(now)
+    .bind(phone.digits())
     .execute(&db.pool)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -677,6 +743,13 @@ async fn update_lead(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_ranges_end_after_every_extension() {
+        assert_eq!(after_prefix("6281").as_deref(), Some("6282"));
+        assert_eq!(after_prefix("629").as_deref(), Some("63"));
+        assert_eq!(after_prefix("999"), None);
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

@@ -110,6 +110,11 @@ impl E164 {
         &self.0
     }
 
+    /// The digits without the `+`.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+
     /// International display form, e.g. `+62 812-3456-7890`.
     pub fn international(&self) -> String {
         phonenumber::parse(None, &self.0)
@@ -178,6 +183,16 @@ impl CustomerKey {
     pub fn is_valid_phone(&self) -> bool {
         matches!(self, CustomerKey::Phone(_))
     }
+
+    /// The number's digits (`leads.phone_digits`), for prefix search; none for a
+    /// business-scoped id.
+    pub fn digits(&self) -> Option<String> {
+        match self {
+            CustomerKey::Phone(e164) => Some(e164.digits().to_string()),
+            CustomerKey::UncheckedDigits(digits) => Some(digits.clone()),
+            CustomerKey::BusinessScoped(_) => None,
+        }
+    }
 }
 
 /// How a stored key is shown to people: `+62 812-3456-7890` for a valid number, the
@@ -193,6 +208,25 @@ pub fn display_key(key: &str) -> String {
         return format!("+{key}");
     }
     key.to_string()
+}
+
+/// The digit strings a phone-number search can begin stored numbers with: the query
+/// read as international, and read as a national number of `region` (so `812-3456`
+/// also tries `628123456`). Empty when the query is not about a phone number (letters,
+/// or fewer than 3 digits).
+pub fn search_prefixes(query: &str, region: Region) -> Vec<String> {
+    if query.chars().any(char::is_alphabetic) {
+        return Vec::new();
+    }
+    let Some(digits) = search_digits(query, region) else { return Vec::new() };
+    let mut prefixes = vec![digits.clone()];
+    let international = query.trim_start().starts_with('+') || query.trim_start().starts_with("00");
+    if let Some(code) = region.calling_code() {
+        if !international && !digits.starts_with(&code) {
+            prefixes.push(format!("{code}{digits}"));
+        }
+    }
+    prefixes
 }
 
 /// Turns a search query's digits into the form they take inside stored keys, so a
@@ -291,6 +325,16 @@ mod tests {
         assert_eq!(search_digits("+62812", id()).as_deref(), Some("62812"));
         assert_eq!(search_digits("812-3456", id()).as_deref(), Some("8123456"));
         assert_eq!(search_digits("Budi", id()), None);
+    }
+
+    #[test]
+    fn phone_searches_become_prefixes_of_stored_digits() {
+        assert_eq!(search_prefixes("0812 3456", id()), ["628123456"]);
+        assert_eq!(search_prefixes("+62812", id()), ["62812"]);
+        assert_eq!(search_prefixes("812-3456", id()), ["8123456", "628123456"]);
+        assert_eq!(search_prefixes("+1 415", id()), ["1415"]);
+        assert!(search_prefixes("Budi 0812", id()).is_empty());
+        assert!(search_prefixes("08", id()).is_empty());
     }
 
     #[test]

@@ -278,3 +278,63 @@ async fn live_updates_reach_only_the_workspace_they_belong_to() {
         assert!(!text.contains(&lead), "another workspace heard about our lead: {text}");
     }
 }
+
+on_both_engines! {
+    async fn members_of_several_workspaces_switch_between_them(app: TestApp) {
+        seed(&app).await;
+        let (other, _, _) = app.second_workspace("555000999").await;
+        let person = app.member("both@toko.example", Role::Agent, None).await;
+        app.member("both@toko.example", Role::Admin, Some(&other)).await;
+        let me = person.call("me", &[]).await;
+        let me = me.expect(StatusCode::OK).clone();
+        assert_eq!(me["workspaces"].as_array().unwrap().len(), 2);
+        let before = me["workspace"]["id"].as_str().unwrap().to_string();
+        let target = if before == other.id.as_str() { app.workspace.id.to_string() } else { other.id.to_string() };
+        let switched = person.post_form("/workspace", &[("workspace_id", &target)]).await;
+        assert!(switched.status.is_redirection());
+        let now = person.call("me", &[]).await;
+        assert_eq!(now.expect(StatusCode::OK)["workspace"]["id"], target.as_str());
+        // Not a member: not found, and the session stays where it was.
+        let (stranger, _, _) = app.second_workspace("555000888").await;
+        person.post_form("/workspace", &[("workspace_id", stranger.id.as_str())]).await.expect(StatusCode::NOT_FOUND);
+        assert_eq!(person.call("me", &[]).await.expect(StatusCode::OK)["workspace"]["id"], target.as_str());
+    }
+}
+
+/// Two replicas sharing PostgreSQL: a delivery taken by one reaches a page whose live
+/// stream is served by the other (NOTIFY relay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_updates_cross_replicas_through_postgres() {
+    let first = TestApp::spawn(Engine::Postgres).await;
+    let owner = first.member("owner@toko.example", Role::Owner, None).await;
+    // A second app process-alike on the same database.
+    let db = leadline::server::db::Db::open(&first.database.url).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = leadline::server::http::AppState::new(db, leptos_options(addr), Some(&first.database.url)).await.unwrap();
+    let router = leadline::server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let mut stream = owner
+        .http
+        .get(format!("http://{addr}/api/live"))
+        .header("cookie", owner.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.deliver(&v2_text("wamid.RELAY1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None).await.expect(StatusCode::OK);
+    let lead = first.lead_row("+6281234567890").await["id"].as_str().unwrap().to_string();
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut seen = String::new();
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&lead) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(heard, Ok(true)), "the other replica's page heard about the new lead");
+}

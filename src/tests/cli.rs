@@ -134,6 +134,12 @@ on_both_engines! {
         assert_eq!(replayed["results"][0]["outcome"], "duplicate");
         assert_eq!(replayed["results"][1]["outcome"], "duplicate");
         assert_eq!(app.count("messages").await, 2);
+        // Old raw deliveries are pruned; what they made stays.
+        let logged = app.count("webhook_deliveries").await;
+        let future = leadline::server::clock::now_ms() + 1000;
+        assert_eq!(leadline::server::webhook::prune_deliveries(&app.db, future).await.unwrap() as i64, logged);
+        assert_eq!(app.count("webhook_deliveries").await, 0);
+        assert_eq!(app.count("messages").await, 2);
     }
 }
 
@@ -177,4 +183,82 @@ async fn replicas_sharing_postgres_make_one_lead_per_number() {
     assert_eq!(app.count("leads").await, 1);
     assert_eq!(app.count("messages").await, 50);
     assert_eq!(app.lead_row("+6281234567890").await["unread"], 50);
+}
+
+/// Everything a busy day logs, at debug level, holds no password, token, secret, full
+/// phone number or message text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_secrets_or_customer_data() {
+    let database = TestDatabase::create(Engine::Sqlite).await;
+    let (ok, created, stderr) = leadline(&database.url, &["workspace", "create", "--name", "Toko", "--phone-number-id", PHONE_NUMBER_ID]);
+    assert!(ok, "{stderr}");
+    let secret = created["webhook_secret"].as_str().unwrap().to_string();
+    let token = created["api_token"].as_str().unwrap().to_string();
+    let verify = created["verify_token"].as_str().unwrap().to_string();
+    let mut create_user = Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .args(["user", "create", "--workspace", PHONE_NUMBER_ID, "--email", "owner@toko.example", "--role", "owner"])
+        .env("DATABASE_URL", &database.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    create_user.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    assert!(create_user.wait().unwrap().success());
+
+    let port = free_port();
+    let log_path = std::env::temp_dir().join(format!("leadline-log-{}.txt", std::process::id()));
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .arg("serve")
+        .env("DATABASE_URL", &database.url)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug,leadline=trace")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let server = Server { child, base_url: format!("http://127.0.0.1:{port}") };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{}/readyz", server.base_url)).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = "Rahasia: alamat saya Jalan Melati 7";
+    let raw = serde_json::to_vec(&v2_text("wamid.LOG1", "+6281234567890", CONVERSATION_ID, Some("Budi Santoso"), text)).unwrap();
+    let delivered = client
+        .post(format!("{}/api/webhook/kapso", server.base_url))
+        .header("content-type", "application/json")
+        .header("x-webhook-signature", leadline::server::webhook::signature::sign(&secret, &raw))
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), StatusCode::OK);
+    // A refused signature, a sign-in (right and wrong), the API, the handshake.
+    client.post(format!("{}/api/webhook/kapso", server.base_url)).header("content-type", "application/json")
+        .header("x-webhook-signature", "00").body("{}").send().await.unwrap();
+    let browser = Browser::sign_in_at(&server.base_url, "owner@toko.example", PASSWORD).await;
+    browser.post_form("/login", &[("email", "owner@toko.example"), ("password", "wrong password 123")]).await;
+    browser.get("/leads").await;
+    client.get(format!("{}/api/v1/leads?q=0812", server.base_url)).bearer_auth(&token).send().await.unwrap();
+    client.get(format!("{}/api/webhook/kapso?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=1", server.base_url)).send().await.unwrap();
+    drop(server);
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    assert!(logs.contains("delivery stored"), "the log is not empty: {logs}");
+    for (what, needle) in [
+        ("password", PASSWORD),
+        ("wrong password", "wrong password 123"),
+        ("webhook secret", secret.as_str()),
+        ("API token", token.as_str()),
+        ("verify token", verify.as_str()),
+        ("phone number", "6281234567890"),
+        ("message text", "Jalan Melati"),
+        ("session cookie", browser.cookie.as_deref().unwrap().trim_start_matches("leadline_session=")),
+    ] {
+        assert!(!logs.contains(needle), "the log contains the {what}");
+    }
 }

@@ -244,9 +244,9 @@ fn inbound_run(items: &[(Option<Arc<Workspace>>, Item)], start: usize) -> Option
 /// Step 1: find-or-create the lead by its phone key; refresh the profile name, move
 /// the activity time forward, never touch the manual name.
 const UPSERT_LEAD: &str = "\
-INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_valid, kapso_name, lead_status, source,
-                   kapso_conversation_id, created_at, updated_at, last_activity_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'new', 'whatsapp', $7, $8, $8, $8)
+INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_digits, phone_valid, kapso_name, lead_status,
+                   source, kapso_conversation_id, created_at, updated_at, last_activity_at)
+VALUES ($1, $2, $3, $4, $9, $5, $6, 'new', 'whatsapp', $7, $8, $8, $8)
 ON CONFLICT (workspace_id, phone_normalized) DO UPDATE SET
     kapso_name = COALESCE(excluded.kapso_name, leads.kapso_name),
     kapso_conversation_id = COALESCE(excluded.kapso_conversation_id, leads.kapso_conversation_id),
@@ -325,7 +325,7 @@ async fn write_inbound_run<E: Exec>(
     let last = run.messages[latest];
     let profile_name = fresh.iter().rev().find_map(|&o| run.messages[o].customer.profile_name.as_deref());
     let proposed_lead = LeadId::generate();
-    let (raw_phone, key) = (raw_identity(&last.customer, &run.key), run.key.as_str());
+    let (raw_phone, key, digits) = (raw_identity(&last.customer, &run.key), run.key.as_str(), run.key.digits());
     let lead_id = conn
         .query_one(
             UPSERT_LEAD,
@@ -338,6 +338,7 @@ async fn write_inbound_run<E: Exec>(
                 profile_name.into(),
                 last.kapso_conversation_id.as_deref().into(),
                 now.into(),
+                digits.as_deref().into(),
             ],
         )
         .await?
