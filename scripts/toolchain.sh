@@ -82,6 +82,14 @@ setup_toolchain() {
     setup_wasm_bindgen
 }
 
+# Release builds of both halves use type-erased Leptos components.
+RELEASE_RUSTFLAGS="--cfg erase_components"
+
+# Builds the release server binaries (flags matching the release browser bundle).
+build_release_server() {
+    RUSTFLAGS="$RELEASE_RUSTFLAGS" cargo build --release --features ssr "$@"
+}
+
 # Builds the browser half into target/site (what the server serves under /pkg):
 # wasm (dev or release) → wasm-bindgen → (release: wasm-opt + gzip) plus CSS and public/.
 build_site() {
@@ -89,9 +97,11 @@ build_site() {
     if [ "$mode" = release ]; then
         cargo_profile=(--profile wasm-release)
         wasm_profile_dir=wasm-release
-        # Smallest bundle: type-erased components, and (where the standard library's
-        # sources are at hand to rebuild it) panics that abort without formatting.
-        rustflags="--cfg erase_components"
+        # Smallest bundle: type-erased components (the release server is built the same
+        # way, see RELEASE_RUSTFLAGS: both halves must agree for hydration), and, where
+        # the standard library's sources are at hand to rebuild it, panics that abort
+        # without formatting.
+        rustflags="$RELEASE_RUSTFLAGS"
         if [ ${#WASM_CARGO_ARGS[@]} -gt 0 ] || rustup component add rust-src >/dev/null 2>&1; then
             rustflags="$rustflags -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
             extra=(-Zbuild-std=std,panic_abort)
@@ -113,10 +123,13 @@ build_site() {
     cp "$LEADLINE_ROOT/style/main.css" "$site/pkg/leadline.css"
     cp -r "$LEADLINE_ROOT/public/." "$site/"
     if [ "$mode" = release ]; then
-        apt_install binaryen
-        # The features rustc's wasm32 target emits; without them wasm-opt breaks the
-        # externref table wasm-bindgen uses.
-        wasm-opt -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
+        # binaryen from npm (Debian's wasm-opt 108 breaks wasm-bindgen's externref
+        # table), with the features rustc's wasm32 target emits.
+        local tools="$LEADLINE_ROOT/scripts/tools"
+        if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || [ "$tools/package.json" -nt "$tools/node_modules/.package-lock.json" ]; then
+            (cd "$tools" && npm install --no-audit --no-fund >/dev/null)
+        fi
+        "$tools/node_modules/.bin/wasm-opt" -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
             --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
             "$site/pkg/leadline_bg.wasm" -o "$site/pkg/leadline_bg.wasm"
         # Served as-is to browsers that accept gzip (the server looks for .gz siblings).

@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 const root = path.resolve(__dirname, '..', '..');
-const bin = process.env.LEADLINE_BIN || path.join(root, 'target', 'debug', 'leadline');
+const bin = path.resolve(process.env.LEADLINE_BIN || path.join(root, 'target', 'debug', 'leadline'));
 const siteRoot = process.env.LEADLINE_SITE_ROOT || path.join(root, 'target', 'site');
 
 export const PHONE_NUMBER_ID = '123456789012345';

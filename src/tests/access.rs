@@ -259,18 +259,9 @@ async fn live_updates_reach_only_the_workspace_they_belong_to() {
     assert_eq!(our_stream.headers()["content-type"], "text/event-stream");
     app.deliver(&v2_text("wamid.LIVE1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None).await.expect(StatusCode::OK);
     let lead = app.lead_row("+6281234567890").await["id"].as_str().unwrap().to_string();
-    let ours_got = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        let mut seen = String::new();
-        while let Some(chunk) = our_stream.chunk().await.unwrap() {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains(&lead) {
-                return seen;
-            }
-        }
-        seen
-    })
-    .await
-    .expect("our page hears about our new lead");
+    let ours_got = read_stream_until(&mut our_stream, &lead, std::time::Duration::from_secs(5))
+        .await
+        .expect("our page hears about our new lead");
     assert!(ours_got.contains("event: lead") && ours_got.contains("\"created\":true"), "{ours_got}");
     let theirs_got = tokio::time::timeout(std::time::Duration::from_millis(1500), their_stream.chunk()).await;
     if let Ok(Ok(Some(chunk))) = theirs_got {
@@ -325,16 +316,6 @@ async fn live_updates_cross_replicas_through_postgres() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     first.deliver(&v2_text("wamid.RELAY1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None).await.expect(StatusCode::OK);
     let lead = first.lead_row("+6281234567890").await["id"].as_str().unwrap().to_string();
-    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        let mut seen = String::new();
-        while let Some(chunk) = stream.chunk().await.unwrap() {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains(&lead) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(matches!(heard, Ok(true)), "the other replica's page heard about the new lead");
+    let heard = read_stream_until(&mut stream, &lead, std::time::Duration::from_secs(5)).await;
+    assert!(heard.is_some(), "the other replica's page heard about the new lead");
 }

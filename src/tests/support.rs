@@ -510,3 +510,21 @@ impl TestApp {
         Browser::sign_in(self, email, PASSWORD).await
     }
 }
+
+/// Reads a streamed response (Server-Sent Events) until `needle` appears or `within`
+/// passes; returns everything read if the needle came.
+pub async fn read_stream_until(response: &mut reqwest::Response, needle: &str, within: std::time::Duration) -> Option<String> {
+    tokio::time::timeout(within, async {
+        let mut seen = String::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(needle) {
+                return Some(seen);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
