@@ -83,9 +83,12 @@ enum WorkspaceCommand {
     List,
     /// Replace the webhook secret (default), the Meta verify token and/or the API token.
     RotateSecret {
-        /// Workspace id or its phone_number_id.
-        #[arg(long)]
-        workspace: String,
+        /// Workspace id or its phone_number_id (may be omitted when there is only one).
+        #[arg(value_name = "WORKSPACE")]
+        reference: Option<String>,
+        /// The same, as an option.
+        #[arg(long, conflicts_with = "reference")]
+        workspace: Option<String>,
         /// Replace the webhook signing secret (the default when no flag is given).
         #[arg(long)]
         webhook_secret: bool,
@@ -195,10 +198,21 @@ async fn workspace_command(db: &Db, command: WorkspaceCommand) -> Result<(), App
             let all = workspaces::list(db).await?;
             print_json(&json!(all.iter().map(|w| w.summary()).collect::<Vec<_>>()));
         }
-        WorkspaceCommand::RotateSecret { workspace, webhook_secret, verify_token, api_token, all } => {
-            let found = workspaces::find_by_reference(db, &workspace)
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("no workspace `{workspace}`")))?;
+        WorkspaceCommand::RotateSecret { reference, workspace, webhook_secret, verify_token, api_token, all } => {
+            let found = match reference.or(workspace) {
+                Some(reference) => workspaces::find_by_reference(db, &reference)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("no workspace `{reference}`")))?,
+                None => {
+                    let mut all_workspaces = workspaces::list(db).await?;
+                    if all_workspaces.len() != 1 {
+                        return Err(AppError::BadRequest(
+                            "name the workspace (its id or phone_number_id): there is not exactly one".into(),
+                        ));
+                    }
+                    all_workspaces.remove(0)
+                }
+            };
             let nothing_chosen = !(webhook_secret || verify_token || api_token);
             let rotation = Rotation {
                 webhook_secret: all || webhook_secret || nothing_chosen,

@@ -108,7 +108,7 @@ on_both_engines! {
         app.webhook_secret = new_secret;
         app.deliver(&second, None).await.expect(StatusCode::OK);
 
-        let (ok, rotated, _) = leadline(&app.database.url, &["workspace", "rotate-secret", "--workspace", app.workspace.id.as_str(), "--api-token"]);
+        let (ok, rotated, _) = leadline(&app.database.url, &["workspace", "rotate-secret", app.workspace.id.as_str(), "--api-token"]);
         assert!(ok);
         app.get("/api/v1/leads").await.expect(StatusCode::UNAUTHORIZED);
         app.api_token = rotated["api_token"].as_str().unwrap().to_string();
