@@ -5,6 +5,9 @@
 //! interactive. `app` and `model` are shared by both halves; `server` exists only in the
 //! first. ARCHITECTURE.md has the map.
 
+// Leptos view types nest deeply; type-erasing them (`into_any`) needs the headroom.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod model;
 

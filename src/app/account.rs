@@ -4,7 +4,7 @@
 use super::api::{setup_open, CompleteSetup, RevealedSecrets};
 use super::i18n::t;
 use super::{ErrorNotice, MeResource};
-use leptos::{either::Either, prelude::*};
+use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -58,15 +58,15 @@ pub fn SetupPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="loading">{t().loading}</p> }>
                 {move || Suspend::new(async move {
                     match open.await {
-                        Ok(true) => Either::Left(view! { <SetupForm token=token()/> }),
-                        Ok(false) => Either::Right(Either::Left(view! {
+                        Ok(true) => view! { <SetupForm token=token()/> }.into_any(),
+                        Ok(false) => view! {
                             <div class="auth-card">
                                 <h1>{t().setup_title}</h1>
                                 <p>{t().setup_closed}</p>
                                 <a class="button primary" href="/login">{t().sign_in}</a>
                             </div>
-                        })),
-                        Err(error) => Either::Right(Either::Right(view! { <ErrorNotice error/> })),
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     }
                 })}
             </Suspense>

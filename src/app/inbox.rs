@@ -6,7 +6,7 @@ use super::api::{list_conversations, open_thread, ConversationRow, MessageView, 
 use super::i18n::{relative_time, status_label, t};
 use super::live;
 use super::{ErrorNotice, NotFound};
-use leptos::{either::Either, html, prelude::*};
+use leptos::{html, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -55,11 +55,9 @@ pub fn InboxPage() -> impl IntoView {
                 <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
                     {move || Suspend::new(async move {
                         match list.await {
-                            Ok(page) if page.rows.is_empty() => Either::Left(view! { <p class="muted pad">{t().no_conversations}</p> }),
-                            Ok(page) => Either::Right(Either::Left(view! {
-                                <ConversationList rows=page.rows now=page.now_ms selected/>
-                            })),
-                            Err(error) => Either::Right(Either::Right(view! { <ErrorNotice error/> })),
+                            Ok(page) if page.rows.is_empty() => view! { <p class="muted pad">{t().no_conversations}</p> }.into_any(),
+                            Ok(page) => view! { <ConversationList rows=page.rows now=page.now_ms selected/> }.into_any(),
+                            Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         }
                     })}
                 </Transition>
@@ -70,15 +68,11 @@ pub fn InboxPage() -> impl IntoView {
                         match thread.await {
                             Ok(Some(thread)) => {
                                 open_lead.set(Some(thread.conversation.lead_id.clone()));
-                                Either::Left(view! { <ThreadView thread/> })
+                                view! { <ThreadView thread/> }.into_any()
                             }
-                            Ok(None) => Either::Right(Either::Left(view! {
-                                <p class="muted pick">{t().pick_conversation}</p>
-                            })),
-                            Err(UiError::NotFound(_)) => Either::Right(Either::Right(Either::Left(view! {
-                                <NotFound message=t().conversation_not_found/>
-                            }))),
-                            Err(error) => Either::Right(Either::Right(Either::Right(view! { <ErrorNotice error/> }))),
+                            Ok(None) => view! { <p class="muted pick">{t().pick_conversation}</p> }.into_any(),
+                            Err(UiError::NotFound(_)) => view! { <NotFound message=t().conversation_not_found/> }.into_any(),
+                            Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         }
                     })}
                 </Transition>

@@ -42,8 +42,8 @@ pub fn LeadsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(data) => Either::Left(view! { <LeadsTable data query=query.get_untracked()/> }),
-                    Err(error) => Either::Right(view! { <ErrorNotice error/> }),
+                    Ok(data) => view! { <LeadsTable data query=query.get_untracked()/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
         </Transition>
@@ -259,9 +259,9 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
         {move || (arrived_elsewhere.get() > 0).then(|| view! { <p class="notice">{t().new_leads_waiting}</p> })}
         <Show when=move || rows.with(|r| !r.is_empty()) fallback=move || {
             if is_empty_workspace {
-                Either::Left(view! { <EmptyState webhook_url=webhook_url.clone()/> })
+                view! { <EmptyState webhook_url=webhook_url.clone()/> }.into_any()
             } else {
-                Either::Right(view! { <p class="empty-search">{strings.no_matches}</p> })
+                view! { <p class="empty-search">{strings.no_matches}</p> }.into_any()
             }
         }>
             {table.clone()}
@@ -668,9 +668,9 @@ pub fn LeadPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">{t().loading}</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(detail) => Either::Left(view! { <LeadDetailView detail/> }),
-                    Err(UiError::NotFound(_)) => Either::Right(Either::Left(view! { <NotFound/> })),
-                    Err(error) => Either::Right(Either::Right(view! { <ErrorNotice error/> })),
+                    Ok(detail) => view! { <LeadDetailView detail/> }.into_any(),
+                    Err(UiError::NotFound(_)) => view! { <NotFound/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -695,23 +695,23 @@ fn LeadDetailView(detail: super::api::LeadDetail) -> impl IntoView {
             <dt>{strings.source_label}</dt><dd>{source_label(lead.source)}</dd>
             <dt>{strings.col_last_activity}</dt>
             <dd>{match lead.last_activity_ms {
-                Some(ms) => Either::Left(view! { <time title=lead.last_activity_local.clone().unwrap_or_default()>{relative_time(ms, server_now)}</time> }),
-                None => Either::Right(strings.never_active),
+                Some(ms) => view! { <time title=lead.last_activity_local.clone().unwrap_or_default()>{relative_time(ms, server_now)}</time> }.into_any(),
+                None => strings.never_active.into_any(),
             }}</dd>
             <dt>{strings.created_label}</dt><dd>{lead.created_local.clone()}</dd>
         </dl>
         <p>
             {match lead.inbox_path.clone() {
-                Some(path) => Either::Left(view! { <a class="button" href=path>{strings.open_in_inbox}</a> }),
-                None => Either::Right(view! { <span class="button disabled" aria-disabled="true">{strings.open_in_inbox}</span> <span class="muted">{strings.no_conversation_yet}</span> }),
+                Some(path) => view! { <a class="button" href=path>{strings.open_in_inbox}</a> }.into_any(),
+                None => view! { <span class="button disabled" aria-disabled="true">{strings.open_in_inbox}</span> <span class="muted">{strings.no_conversation_yet}</span> }.into_any(),
             }}
         </p>
         <section class="history" aria-labelledby="history-title">
             <h2 id="history-title">{strings.history}</h2>
             {if detail.changes.is_empty() {
-                Either::Left(view! { <p class="muted">{strings.no_history}</p> })
+                view! { <p class="muted">{strings.no_history}</p> }.into_any()
             } else {
-                Either::Right(view! {
+                view! {
                     <ol class="changes" role="list">
                         {detail.changes.into_iter().map(|change| {
                             let field = if change.field == "name" { strings.field_name } else { strings.field_status };
@@ -725,7 +725,7 @@ fn LeadDetailView(detail: super::api::LeadDetail) -> impl IntoView {
                             }
                         }).collect_view()}
                     </ol>
-                })
+                }.into_any()
             }}
         </section>
     }

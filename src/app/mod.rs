@@ -12,7 +12,7 @@ pub mod settings;
 
 use api::{get_me, Me, UiError};
 use i18n::t;
-use leptos::{either::Either, prelude::*};
+use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Route, Router, Routes, A},
@@ -96,15 +96,15 @@ fn SignedInLayout() -> impl IntoView {
                 match me.await {
                     Ok(Some(me)) => {
                         provide_context(me.clone());
-                        Either::Left(view! {
+                        view! {
                             <NavBar me/>
                             <main id="main" class="page"><Outlet/></main>
-                        })
+                        }.into_any()
                     }
                     _ => {
                         let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
                         let target = format!("/login?next={}", encode_component(&here));
-                        Either::Right(view! { <GoTo path=target/> })
+                        view! { <GoTo path=target/> }.into_any()
                     }
                 }
             })}
@@ -157,8 +157,8 @@ fn NavBar(me: Me) -> impl IntoView {
             </nav>
             <div class="topbar-end">
                 {match switcher {
-                    Some(form) => Either::Left(form),
-                    None => Either::Right(view! { <span class="workspace-name">{me.workspace.name.clone()}</span> }),
+                    Some(form) => form.into_any(),
+                    None => view! { <span class="workspace-name">{me.workspace.name.clone()}</span> }.into_any(),
                 }}
                 <span class="me" title=me.email.clone()>{me.email.clone()}</span>
                 <form method="post" action="/logout">

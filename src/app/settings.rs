@@ -6,7 +6,7 @@ use super::api::{workspace_settings, AddMember, MemberView, RemoveMember, Rotate
 use super::i18n::{role_label, t};
 use super::ErrorNotice;
 use crate::model::Role;
-use leptos::{either::Either, prelude::*};
+use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
@@ -23,8 +23,8 @@ pub fn SettingsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
-                    Ok(view) => Either::Left(view! { <SettingsBody view add remove/> }),
-                    Err(error) => Either::Right(view! { <ErrorNotice error/> }),
+                    Ok(view) => view! { <SettingsBody view add remove/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
         </Transition>
@@ -53,9 +53,9 @@ fn SettingsBody(view: SettingsView, add: ServerAction<AddMember>, remove: Server
                 <dd><code class="copyable" data-testid="webhook-url">{workspace.webhook_url.clone()}</code></dd>
             </dl>
             {if my_role.can_manage_secrets() {
-                Either::Left(view! { <Rotation/> })
+                view! { <Rotation/> }.into_any()
             } else {
-                Either::Right(view! { <p class="muted">{strings.owner_only}</p> })
+                view! { <p class="muted">{strings.owner_only}</p> }.into_any()
             }}
         </section>
         <section class="card" aria-labelledby="members-title">
@@ -125,9 +125,9 @@ fn AddMemberForm(add: ServerAction<AddMember>, my_role: Role) -> impl IntoView {
             <button type="submit" class="button primary">{strings.add_member}</button>
         </ActionForm>
         {move || match add.value().get() {
-            Some(Ok(())) => Either::Left(view! { <p class="notice" role="status">{t().member_added}</p> }),
-            Some(Err(error)) => Either::Right(Some(view! { <p class="alert" role="alert">{error.to_string()}</p> })),
-            None => Either::Right(None),
+            Some(Ok(())) => view! { <p class="notice" role="status">{t().member_added}</p> }.into_any(),
+            Some(Err(error)) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
+            None => ().into_any(),
         }}
     }
 }
@@ -152,14 +152,14 @@ fn Rotation() -> impl IntoView {
             }).collect_view()}
         </div>
         {move || match rotate.value().get() {
-            Some(Ok(secrets)) => Either::Left(view! {
+            Some(Ok(secrets)) => view! {
                 <div class="revealed" role="status">
                     <SecretList secrets/>
                     <p class="hint">{t().shown_once}</p>
                 </div>
-            }),
-            Some(Err(error)) => Either::Right(Some(view! { <p class="alert" role="alert">{error.to_string()}</p> })),
-            None => Either::Right(None),
+            }.into_any(),
+            Some(Err(error)) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
+            None => ().into_any(),
         }}
     }
 }
