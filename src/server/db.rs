@@ -141,6 +141,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ingest foundation", include_str!("../../migrations/0001_ingest_foundation.sql")),
     (2, "access control", include_str!("../../migrations/0002_access_control.sql")),
     (3, "phone search", include_str!("../../migrations/0003_phone_search.sql")),
+    (4, "name search", include_str!("../../migrations/0004_name_search.sql")),
 ];
 
 #[derive(Debug)]

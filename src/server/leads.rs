@@ -202,6 +202,10 @@ fn decode_cursor(cursor: &str, sort: SortKey, descending: bool) -> AppResult<(Cu
     Ok((key, id))
 }
 
+/// Both names of a lead, lowercased, as indexed by `leads_by_names`
+/// (migrations/0004_name_search.sql); it must stay identical to the index's expression.
+const NAMES_EXPRESSION: &str = "LOWER(COALESCE(l.name, '') || ' ' || COALESCE(l.kapso_name, ''))";
+
 /// Escapes LIKE wildcards so a search for `50%` means those three characters.
 fn like_pattern(fragment: &str) -> String {
     let mut escaped = String::with_capacity(fragment.len() + 2);
@@ -268,12 +272,9 @@ fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: Phone
         searching = true;
         let prefixes = search_prefixes(search, workspace.region);
         if prefixes.is_empty() {
-            // A name: the one shown (manual, else WhatsApp) or the WhatsApp name.
+            // A name: the manual or the WhatsApp one, anywhere in it.
             binds.push(like_pattern(&search.to_lowercase()));
-            let n = binds.len() + 1;
-            sql.push_str(&format!(
-                " AND (l.name_sort LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(l.kapso_name, '')) LIKE ${n} ESCAPE '\\')"
-            ));
+            sql.push_str(&format!(" AND {NAMES_EXPRESSION} LIKE ${} ESCAPE '\\'", binds.len() + 1));
         } else if phone_match == PhoneMatch::Prefix {
             let mut ranges = Vec::new();
             for prefix in prefixes {
