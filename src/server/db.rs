@@ -142,6 +142,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "access control", include_str!("../../migrations/0002_access_control.sql")),
     (3, "phone search", include_str!("../../migrations/0003_phone_search.sql")),
     (4, "name search", include_str!("../../migrations/0004_name_search.sql")),
+    (5, "status filter", include_str!("../../migrations/0005_status_filter.sql")),
 ];
 
 #[derive(Debug)]
