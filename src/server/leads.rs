@@ -342,7 +342,15 @@ async fn list_matching(db: &Db, workspace: &Workspace, query: &LeadQuery, phone_
         }
         .bind(id.clone());
     }
-    let rows = page_query.fetch_all(&db.pool).await?;
+    let count_sql = format!("SELECT COUNT(*) AS total FROM leads l WHERE l.workspace_id = $1{}", filters.sql);
+    let mut count_query = sqlx::query(&count_sql).bind(workspace.id.as_str());
+    for value in &filters.binds {
+        count_query = count_query.bind(value);
+    }
+    // The count walks every matching lead while the page stops after one; on two
+    // pooled connections they run side by side, so the page costs the slower of them.
+    let (rows, count) = futures::try_join!(page_query.fetch_all(&db.pool), count_query.fetch_one(&db.pool))?;
+    let total: i64 = count.try_get("total")?;
     let mut leads = rows.iter().map(lead_from_row).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if leads.len() > limit {
         leads.truncate(limit);
@@ -350,13 +358,6 @@ async fn list_matching(db: &Db, workspace: &Workspace, query: &LeadQuery, phone_
     } else {
         None
     };
-
-    let count_sql = format!("SELECT COUNT(*) AS total FROM leads l WHERE l.workspace_id = $1{}", filters.sql);
-    let mut count_query = sqlx::query(&count_sql).bind(workspace.id.as_str());
-    for value in &filters.binds {
-        count_query = count_query.bind(value);
-    }
-    let total: i64 = count_query.fetch_one(&db.pool).await?.try_get("total")?;
     Ok(LeadPage { leads, next_cursor, total })
 }
 
