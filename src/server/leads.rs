@@ -272,9 +272,11 @@ fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: Phone
         searching = true;
         let prefixes = search_prefixes(search, workspace.region);
         if prefixes.is_empty() {
-            // A name: the manual or the WhatsApp one, anywhere in it.
-            binds.push(like_pattern(&search.to_lowercase()));
-            sql.push_str(&format!(" AND {NAMES_EXPRESSION} LIKE ${} ESCAPE '\\'", binds.len() + 1));
+            // A name: the manual or the WhatsApp one, anywhere in it. The engine lowers
+            // the search as it lowered the names (SQLite folds only ASCII, PostgreSQL all
+            // of Unicode), so a name is found as it is written on either.
+            binds.push(like_pattern(search));
+            sql.push_str(&format!(" AND {NAMES_EXPRESSION} LIKE LOWER(${}) ESCAPE '\\'", binds.len() + 1));
         } else if phone_match == PhoneMatch::Prefix {
             let mut ranges = Vec::new();
             for prefix in prefixes {

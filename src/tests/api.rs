@@ -76,6 +76,7 @@ on_both_engines! {
         app.deliver(&v2_text("wamid.Q1", "+6281234567890", "c1", Some("Budi Santoso"), "halo"), None).await.expect(StatusCode::OK);
         app.deliver(&v2_text("wamid.Q2", "+6285712345678", "c2", Some("Sari"), "halo"), None).await.expect(StatusCode::OK);
         app.deliver_meta(&meta_text("wamid.Q3", "14155552671", "Alice", "hi")).await.expect(StatusCode::OK);
+        app.deliver(&v2_text("wamid.Q4", "+6281398765432", "c4", Some("Émile Öztürk"), "halo"), None).await.expect(StatusCode::OK);
         let found = |q: &str| {
             let app = &app;
             let q = q.to_string();
@@ -90,6 +91,8 @@ on_both_engines! {
         assert_eq!(found("budi").await, ["Budi Santoso"]);
         assert_eq!(found("SANTOSO").await, ["Budi Santoso"]);
         assert_eq!(found("di san").await, ["Budi Santoso"], "a fragment anywhere in the name");
+        assert_eq!(found("Émile Öztürk").await, ["Émile Öztürk"], "non-ASCII letters as written");
+        assert_eq!(found("ÉMILE").await, ["Émile Öztürk"]);
         assert_eq!(found("0812 3456").await, ["Budi Santoso"]);
         assert_eq!(found("+62812").await, ["Budi Santoso"]);
         assert_eq!(found("812-3456").await, ["Budi Santoso"]);
@@ -98,7 +101,7 @@ on_both_engines! {
         assert_eq!(found("4155552671").await, ["Alice"]);
         assert_eq!(found("nobody").await, Vec::<String>::new());
         assert_eq!(found("%").await, Vec::<String>::new());
-        assert_eq!(found("").await.len(), 3);
+        assert_eq!(found("").await.len(), 4);
     }
 
     async fn the_status_filter_and_edits(app: TestApp) {
