@@ -63,3 +63,39 @@ test('setup link → owner → empty Database with instructions → a delivery s
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/settings$/);
 });
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+  let fresh: Server;
+
+  test.beforeAll(async () => {
+    fresh = await startServer({ withOwner: false });
+  });
+
+  test.afterAll(async () => {
+    await fresh?.stop();
+  });
+
+  test('the setup form still shows the secrets to paste into Kapso', async ({ page }) => {
+    const link = fresh.output().match(/(http:\/\/\S+\/setup\?token=[0-9a-f]+)/);
+    expect(link, `serve printed no setup link:\n${fresh.output()}`).not.toBeNull();
+    await page.goto(link![1]);
+    await expect(page.locator('html.js')).toHaveCount(0);
+    await page.getByLabel('Business name').fill('Toko Tanpa JS');
+    await page.getByLabel('Kapso phone number ID').fill('123456789012345');
+    await page.getByLabel('Your email').fill('tanpa@js.example');
+    await page.getByLabel('Password (at least 10 characters)').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Create workspace' }).click();
+
+    await expect(page).toHaveURL(/\/setup\/done$/);
+    await expect(page.getByRole('heading', { name: 'Your workspace is ready' })).toBeVisible();
+    const secret = await page.getByTestId('webhook-secret').inputValue();
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    await expect(page.getByTestId('api-token')).toHaveValue(/^ll_[0-9a-f]{64}$/);
+
+    // The secret shown is the one that works.
+    await deliver(fresh, kapsoMessage({ phone: '+6281234567890', conversation: 'conv-nojs', name: 'Budi', text: 'Halo' }), 'whatsapp.message.received', secret);
+    await page.getByRole('link', { name: 'Go to your Database' }).click();
+    await expect(page.locator('.lead-name')).toHaveText('Budi');
+  });
+});

@@ -1,7 +1,7 @@
 //! Signing in (`/login`, a plain form that works without JavaScript) and the first
 //! run (`/setup?token=…`, the one-time link `leadline serve` prints on a fresh install).
 
-use super::api::{setup_open, CompleteSetup, RevealedSecrets};
+use super::api::{setup_open, take_revealed_secrets, CompleteSetup, RevealedSecrets};
 use super::i18n::t;
 use super::{ErrorNotice, MeResource};
 use leptos::prelude::*;
@@ -131,6 +131,31 @@ fn SetupForm(token: String) -> impl IntoView {
                 _ => None,
             }}
         </Show>
+    }
+}
+
+/// Where a setup posted without JavaScript lands (`/setup/done`): the secrets it
+/// issued, once.
+#[component]
+pub fn SetupDonePage() -> impl IntoView {
+    let revealed = Resource::new(|| (), |_| take_revealed_secrets());
+    view! {
+        <Title text=t().setup_done_title/>
+        <Suspense fallback=|| view! { <p class="loading">{t().loading}</p> }>
+            {move || Suspend::new(async move {
+                match revealed.await {
+                    Ok(Some(secrets)) => view! { <SetupDone secrets/> }.into_any(),
+                    Ok(None) => view! {
+                        <div class="auth-card wide">
+                            <h1>{t().setup_done_title}</h1>
+                            <p>{t().secrets_already_shown}</p>
+                            <a class="button primary" href="/settings">{t().settings_title}</a>
+                        </div>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 

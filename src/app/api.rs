@@ -293,6 +293,8 @@ pub struct SettingsView {
     pub workspace: WorkspaceInfo,
     pub my_role: Role,
     pub members: Vec<MemberView>,
+    /// Secrets a plain form post (no JavaScript) just rotated, shown once.
+    pub revealed: Option<RevealedSecrets>,
 }
 
 /// Secrets shown once, right after they are made.
@@ -374,6 +376,13 @@ pub async fn remove_member(user_id: String) -> Result<(), UiError> {
 #[server(endpoint = "settings/rotate")]
 pub async fn rotate_secret(which: String) -> Result<RevealedSecrets, UiError> {
     crate::server::web::rotate_secret(which).await
+}
+
+/// Secrets the first-run setup just issued through a plain form post (no JavaScript),
+/// once; `None` afterwards.
+#[server(endpoint = "setup/revealed")]
+pub async fn take_revealed_secrets() -> Result<Option<RevealedSecrets>, UiError> {
+    crate::server::web::take_revealed_secrets().await
 }
 
 #[server(endpoint = "setup/status")]

@@ -99,6 +99,7 @@ pub struct Strings {
     pub setup_done_title: &'static str,
     pub setup_done_intro: &'static str,
     pub shown_once: &'static str,
+    pub secrets_already_shown: &'static str,
     pub go_to_database: &'static str,
 
     pub settings_title: &'static str,
@@ -226,6 +227,7 @@ pub const EN: Strings = Strings {
     setup_done_title: "Your workspace is ready",
     setup_done_intro: "Paste these into Kapso's webhook settings for your number:",
     shown_once: "Shown only now. Store them somewhere safe; you can rotate them in Settings.",
+    secrets_already_shown: "The secrets were shown once, right after setup. An owner can issue new ones in Settings.",
     go_to_database: "Go to your Database",
 
     settings_title: "Settings",

@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/inbox") view=inbox::InboxPage/>
                     <Route path=path!("/inbox/:conversation") view=inbox::InboxPage/>
                     <Route path=path!("/settings") view=settings::SettingsPage/>
+                    <Route path=path!("/setup/done") view=account::SetupDonePage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -2,7 +2,7 @@
 //! them; a new value is shown once) and its members (owners and admins manage them).
 
 use super::account::SecretList;
-use super::api::{workspace_settings, AddMember, MemberView, RemoveMember, RotateSecret, SettingsView};
+use super::api::{workspace_settings, AddMember, MemberView, RemoveMember, RevealedSecrets, RotateSecret, SettingsView};
 use super::i18n::{role_label, t};
 use super::ErrorNotice;
 use crate::model::Role;
@@ -53,7 +53,7 @@ fn SettingsBody(view: SettingsView, add: ServerAction<AddMember>, remove: Server
                 <dd><code class="copyable" data-testid="webhook-url">{workspace.webhook_url.clone()}</code></dd>
             </dl>
             {if my_role.can_manage_secrets() {
-                view! { <Rotation/> }.into_any()
+                view! { <Rotation revealed=view.revealed.clone()/> }.into_any()
             } else {
                 view! { <p class="muted">{strings.owner_only}</p> }.into_any()
             }}
@@ -132,8 +132,9 @@ fn AddMemberForm(add: ServerAction<AddMember>, my_role: Role) -> impl IntoView {
     }
 }
 
+/// `revealed`: secrets a plain form post (no JavaScript) just rotated.
 #[component]
-fn Rotation() -> impl IntoView {
+fn Rotation(revealed: Option<RevealedSecrets>) -> impl IntoView {
     let strings = t();
     let rotate = ServerAction::<RotateSecret>::new();
     let buttons = [
@@ -151,7 +152,7 @@ fn Rotation() -> impl IntoView {
                 </ActionForm>
             }).collect_view()}
         </div>
-        {move || match rotate.value().get() {
+        {move || match rotate.value().get().or_else(|| revealed.clone().map(Ok)) {
             Some(Ok(secrets)) => view! {
                 <div class="revealed" role="status">
                     <SecretList secrets/>

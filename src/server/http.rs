@@ -34,6 +34,7 @@ pub struct AppState {
     pub committer: Committer,
     pub live: LiveHub,
     pub leptos_options: LeptosOptions,
+    pub revealed: crate::server::web::RevealedOnce,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -51,6 +52,7 @@ impl AppState {
             committer,
             live: LiveHub::start(&db, database_url).await,
             leptos_options,
+            revealed: Default::default(),
             db,
         })
     }

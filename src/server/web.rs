@@ -59,6 +59,58 @@ fn refuse(err: AppError) -> UiError {
     }
 }
 
+/// Secrets issued by a plain form post, held for the page load that follows it, since
+/// without JavaScript the server function's answer is never shown. Held in memory, by
+/// user, for a few minutes at most; once a page has shown them they stay only for
+/// [`RevealedOnce::SHOWN_FOR`], because rendering one page may ask twice. A replica
+/// that did not issue them has none; the page then says new ones can be issued.
+#[derive(Clone, Default)]
+pub struct RevealedOnce(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<UserId, HeldSecrets>>>);
+
+struct HeldSecrets {
+    secrets: RevealedSecrets,
+    held_at: std::time::Instant,
+    first_shown: Option<std::time::Instant>,
+}
+
+impl RevealedOnce {
+    const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+    pub const SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+    fn hold(&self, user: &UserId, secrets: RevealedSecrets) {
+        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        held.retain(|_, entry| entry.held_at.elapsed() < Self::KEPT_FOR);
+        held.insert(user.clone(), HeldSecrets { secrets, held_at: std::time::Instant::now(), first_shown: None });
+    }
+
+    fn take(&self, user: &UserId) -> Option<RevealedSecrets> {
+        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = held.get_mut(user)?;
+        let shown_at = *entry.first_shown.get_or_insert_with(std::time::Instant::now);
+        if entry.held_at.elapsed() < Self::KEPT_FOR && shown_at.elapsed() < Self::SHOWN_FOR {
+            return Some(entry.secrets.clone());
+        }
+        held.remove(user);
+        None
+    }
+}
+
+/// Shows freshly issued secrets: returned to the hydrated page, or, for a plain form
+/// post, held for the page the browser is sent to.
+fn reveal(state: &AppState, user: &UserId, secrets: RevealedSecrets, page: &str) -> RevealedSecrets {
+    if posted_without_javascript() {
+        state.revealed.hold(user, secrets.clone());
+        leptos_axum::redirect(page);
+    }
+    secrets
+}
+
+/// The secrets held for the signed-in member by [`reveal`], once.
+pub async fn take_revealed_secrets() -> Result<Option<RevealedSecrets>, UiError> {
+    let (state, member) = member().await?;
+    Ok(state.revealed.take(&member.user_id))
+}
+
 /// The signed-in member, or `SignedOut` (401 over HTTP).
 pub async fn member() -> Result<(AppState, Member), UiError> {
     let state = state()?;
@@ -175,17 +227,19 @@ pub async fn lead_row(id: String, query: LeadsQuery) -> Result<Option<LeadRow>, 
     Ok(page.leads.first().map(|l| lead_view(l, &member.workspace)))
 }
 
-/// Whether this is a plain HTML form post (no JavaScript): such a request expects to be
-/// sent back to its page rather than to receive data.
+/// Whether a server function was posted by a plain HTML form (no JavaScript): the
+/// browser then follows a redirect instead of reading the returned value.
+fn posted_without_javascript() -> bool {
+    answering_server_fn()
+        && request_parts().is_some_and(|parts| {
+            parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+        })
+}
+
+/// The page a plain HTML form post (no JavaScript) came from, to send it back to.
 fn plain_form_post() -> Option<String> {
-    let parts = request_parts()?;
-    let accepts_html = parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    let referer = parts.headers.get(header::REFERER).and_then(|v| v.to_str().ok())?;
-    accepts_html.then(|| referer.to_string())
+    let referer = request_parts()?.headers.get(header::REFERER)?.to_str().ok()?.to_string();
+    posted_without_javascript().then_some(referer)
 }
 
 pub async fn update_lead(lead_id: String, name: Option<String>, lead_status: Option<String>) -> Result<LeadRow, UiError> {
@@ -409,7 +463,8 @@ pub async fn settings() -> Result<SettingsView, UiError> {
             joined_local: local_display(m.joined_at, &member.workspace.time_zone),
         })
         .collect();
-    Ok(SettingsView { workspace: workspace_info(&member.workspace), my_role: member.role, members })
+    let revealed = state.revealed.take(&member.user_id);
+    Ok(SettingsView { workspace: workspace_info(&member.workspace), my_role: member.role, members, revealed })
 }
 
 pub async fn add_member(email: String, role: String, password: String) -> Result<(), UiError> {
@@ -457,12 +512,13 @@ pub async fn rotate_secret(which: String) -> Result<RevealedSecrets, UiError> {
     let issued = workspaces::rotate(&state.db, &member.workspace.id, rotation).await.map_err(refuse)?;
     state.workspaces.invalidate();
     tracing::info!(workspace = %member.workspace.id, which = %which, "secret rotated");
-    Ok(RevealedSecrets {
+    let secrets = RevealedSecrets {
         webhook_url: format!("{}{WEBHOOK_PATH}", public_url()),
         webhook_secret: issued.webhook_secret,
         verify_token: issued.verify_token,
         api_token: issued.api_token,
-    })
+    };
+    Ok(reveal(&state, &member.user_id, secrets, "/settings"))
 }
 
 pub async fn setup_open(token: String) -> Result<bool, UiError> {
@@ -510,10 +566,11 @@ pub async fn complete_setup(
         response.insert_header(header::SET_COOKIE, auth::session_cookie(&session, &parts.headers));
     }
     tracing::info!(workspace = %workspace.id, "first workspace and owner created");
-    Ok(RevealedSecrets {
+    let secrets = RevealedSecrets {
         webhook_url: format!("{}{WEBHOOK_PATH}", public_url()),
         webhook_secret: issued.webhook_secret,
         verify_token: issued.verify_token,
         api_token: issued.api_token,
-    })
+    };
+    Ok(reveal(&state, &user_id, secrets, "/setup/done"))
 }

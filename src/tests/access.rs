@@ -31,6 +31,7 @@ fn server_functions<'a>(lead: &'a str, conversation: &'a str) -> Vec<(&'static s
         ("settings/add-member", vec![("email", "intruder@evil.example"), ("role", "owner"), ("password", PASSWORD)]),
         ("settings/remove-member", vec![("user_id", "00000000-0000-7000-8000-000000000000")]),
         ("settings/rotate", vec![("which", "webhook_secret")]),
+        ("setup/revealed", vec![]),
     ]
 }
 

@@ -237,9 +237,8 @@ on_both_engines! {
     }
 }
 
-/// The first run: no accounts, a one-time link, a workspace and its owner.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_run_setup_creates_workspace_and_owner_once() {
+/// A fresh install: a server with no workspace and no account, and its setup link.
+async fn fresh_install() -> (TestDatabase, leadline::server::db::Db, Browser, String) {
     let database = TestDatabase::create(Engine::Sqlite).await;
     let db = leadline::server::db::Db::open(&database.url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -248,7 +247,13 @@ async fn first_run_setup_creates_workspace_and_owner_once() {
     let router = leadline::server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let token = leadline::server::accounts::issue_setup_token(&db).await.unwrap();
-    let browser = Browser::anonymous_at(&format!("http://{addr}"));
+    (database, db, Browser::anonymous_at(&format!("http://{addr}")), token)
+}
+
+/// The first run: no accounts, a one-time link, a workspace and its owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_setup_creates_workspace_and_owner_once() {
+    let (_database, _db, browser, token) = fresh_install().await;
     assert_eq!(browser.call("setup/status", &[("token", &token)]).await.expect(StatusCode::OK), &Value::Bool(true));
     assert_eq!(browser.call("setup/status", &[("token", "guess")]).await.expect(StatusCode::OK), &Value::Bool(false));
     let form = |password: &'static str, token: String| {
@@ -285,3 +290,55 @@ async fn first_run_setup_creates_workspace_and_owner_once() {
     // And the owner can sign in with the password.
     Browser::sign_in_at(&browser.base_url, "sari@warung.example", PASSWORD).await;
 }
+
+/// Without JavaScript the setup form and the rotate buttons post plain forms; the
+/// browser follows a redirect, and the page it lands on shows the new secrets, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_javascript_new_secrets_are_shown_once_after_the_redirect() {
+    use sqlx::Row;
+    let (_database, db, browser, token) = fresh_install().await;
+    let setup = browser
+        .submit_form(
+            "/api/setup/complete",
+            &[
+                ("token", token.as_str()),
+                ("workspace_name", "Warung Sari"),
+                ("phone_number_id", "777000111"),
+                ("region", "ID"),
+                ("time_zone", "Asia/Jakarta"),
+                ("email", "sari@warung.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(setup.status.is_redirection(), "{}: {}", setup.status, setup.body);
+    assert_eq!(setup.headers["location"], "/setup/done");
+    let owner = Browser { cookie: Some(session_cookie(&setup).expect("the new owner is signed in")), ..browser.clone() };
+    let webhook_secret: String = sqlx::query("SELECT webhook_secret FROM workspaces").fetch_one(&db.pool).await.unwrap().get("webhook_secret");
+
+    let done = owner.get("/setup/done").await;
+    assert_eq!(done.status, StatusCode::OK);
+    let page = done.body.as_str().unwrap().to_string();
+    assert!(page.contains(&webhook_secret), "the webhook secret is on the page");
+    assert!(page.contains("data-testid=\"verify-token\"") && page.contains("value=\"ll_"), "verify and API tokens too");
+    let shown_for = leadline::server::web::RevealedOnce::SHOWN_FOR + std::time::Duration::from_millis(300);
+    tokio::time::sleep(shown_for).await;
+    let again = owner.get("/setup/done").await;
+    let again = again.body.as_str().unwrap();
+    assert!(!again.contains(&webhook_secret) && !again.contains("value=\"ll_"), "shown once");
+    assert!(again.contains("shown once"));
+
+    let rotated = owner.submit_form("/api/settings/rotate", &[("which", "api_token")]).await;
+    assert!(rotated.status.is_redirection(), "{}: {}", rotated.status, rotated.body);
+    assert_eq!(rotated.headers["location"], "/settings");
+    let settings = owner.get("/settings").await;
+    let settings = settings.body.as_str().unwrap();
+    let start = settings.find("value=\"ll_").expect("the new API token is on the page") + "value=\"".len();
+    let api_token = &settings[start..start + settings[start..].find('"').unwrap()];
+    let reply = owner.http.get(format!("{}/api/v1/leads", owner.base_url)).bearer_auth(api_token).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::OK, "the token shown is the one that works");
+    tokio::time::sleep(shown_for).await;
+    assert!(!owner.get("/settings").await.body.as_str().unwrap().contains(api_token), "shown once");
+    assert!(!browser.get("/setup/done").await.body.to_string().contains("ll_"), "nothing for anyone else");
+}
+

@@ -467,6 +467,11 @@ impl Browser {
         Reply::from(self.request(reqwest::Method::POST, path).form(form).send().await.unwrap()).await
     }
 
+    /// A form submitted by the browser itself (no JavaScript): it asks for HTML back.
+    pub async fn submit_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        Reply::from(self.request(reqwest::Method::POST, path).header("accept", "text/html").form(form).send().await.unwrap()).await
+    }
+
     /// Calls a server function the way the hydrated page does (urlencoded in, JSON out).
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Reply {
         self.post_form(&format!("/api/{endpoint}"), form).await
