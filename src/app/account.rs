@@ -60,11 +60,7 @@ pub fn SetupPage() -> impl IntoView {
                     match open.await {
                         Ok(true) => view! { <SetupForm token=token()/> }.into_any(),
                         Ok(false) => view! {
-                            <div class="auth-card">
-                                <h1>{t().setup_title}</h1>
-                                <p>{t().setup_closed}</p>
-                                <a class="button primary" href="/login">{t().sign_in}</a>
-                            </div>
+                            <NoticeCard title=t().setup_title text=t().setup_closed href="/login" link=t().sign_in/>
                         }.into_any(),
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     }
@@ -146,16 +142,24 @@ pub fn SetupDonePage() -> impl IntoView {
                 match revealed.await {
                     Ok(Some(secrets)) => view! { <SetupDone secrets/> }.into_any(),
                     Ok(None) => view! {
-                        <div class="auth-card wide">
-                            <h1>{t().setup_done_title}</h1>
-                            <p>{t().secrets_already_shown}</p>
-                            <a class="button primary" href="/settings">{t().settings_title}</a>
-                        </div>
+                        <NoticeCard title=t().setup_done_title text=t().secrets_already_shown href="/settings" link=t().settings_title/>
                     }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// A card that explains where things stand and links on.
+#[component]
+fn NoticeCard(title: &'static str, text: &'static str, href: &'static str, link: &'static str) -> impl IntoView {
+    view! {
+        <div class="auth-card">
+            <h1>{title}</h1>
+            <p>{text}</p>
+            <a class="button primary" href=href>{link}</a>
+        </div>
     }
 }
 

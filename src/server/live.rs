@@ -51,32 +51,8 @@ impl LiveHub {
         // Slow subscribers that fall this far behind are told to resynchronise.
         let (local, _) = broadcast::channel(1024);
         let postgres = match (db.engine, database_url) {
-            (Engine::Postgres, Some(url)) => match sqlx::postgres::PgListener::connect(url).await {
-                Ok(mut listener) => match listener.listen(CHANNEL).await {
-                    Ok(()) => {
-                        let relay = local.clone();
-                        tokio::spawn(async move {
-                            loop {
-                                match listener.recv().await {
-                                    Ok(notification) => {
-                                        if let Ok(change) = serde_json::from_str::<LeadChanged>(notification.payload()) {
-                                            let _ = relay.send(change);
-                                        }
-                                    }
-                                    Err(err) => {
-                                        tracing::warn!(error = %err, "live relay lost its connection; reconnecting");
-                                        tokio::time::sleep(Duration::from_secs(1)).await;
-                                    }
-                                }
-                            }
-                        });
-                        Some(db.clone())
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "LISTEN failed; live updates stay within this process");
-                        None
-                    }
-                },
+            (Engine::Postgres, Some(url)) => match relay_notifications(url, local.clone()).await {
+                Ok(()) => Some(db.clone()),
                 Err(err) => {
                     tracing::warn!(error = %err, "no live relay; live updates stay within this process");
                     None
@@ -125,6 +101,29 @@ impl LiveHub {
             }
         }
     }
+}
+
+/// Listens for every replica's announcements (`NOTIFY leadline_live`) and passes them
+/// to this process's subscribers. The listener reconnects by itself after a failure.
+async fn relay_notifications(url: &str, relay: broadcast::Sender<LeadChanged>) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(notification) => {
+                    if let Ok(change) = serde_json::from_str::<LeadChanged>(notification.payload()) {
+                        let _ = relay.send(change);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "live relay lost its connection; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 pub fn router() -> Router<AppState> {
