@@ -18,14 +18,8 @@ pub enum LeadStatus {
 }
 
 impl LeadStatus {
-    pub const ALL: [LeadStatus; 6] = [
-        LeadStatus::New,
-        LeadStatus::Hot,
-        LeadStatus::Warm,
-        LeadStatus::Cold,
-        LeadStatus::Client,
-        LeadStatus::Lost,
-    ];
+    pub const ALL: [LeadStatus; 6] =
+        [LeadStatus::New, LeadStatus::Hot, LeadStatus::Warm, LeadStatus::Cold, LeadStatus::Client, LeadStatus::Lost];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,9 +62,7 @@ impl LeadSource {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [LeadSource::Whatsapp, LeadSource::Manual, LeadSource::Import]
-            .into_iter()
-            .find(|source| source.as_str() == s)
+        [LeadSource::Whatsapp, LeadSource::Manual, LeadSource::Import].into_iter().find(|source| source.as_str() == s)
     }
 }
 

@@ -24,9 +24,11 @@ impl fmt::Display for UiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UiError::SignedOut => f.write_str("You are signed out. Sign in again."),
-            UiError::Forbidden(m) | UiError::NotFound(m) | UiError::Invalid(m) | UiError::Unavailable(m) | UiError::Failed(m) => {
-                f.write_str(m)
-            }
+            UiError::Forbidden(m)
+            | UiError::NotFound(m)
+            | UiError::Invalid(m)
+            | UiError::Unavailable(m)
+            | UiError::Failed(m) => f.write_str(m),
         }
     }
 }
@@ -181,19 +183,27 @@ impl LeadsQuery {
             _ => SortColumn::Activity,
         };
         let order = if current == target {
-            if self.descending() { "asc" } else { "desc" }
+            if self.descending() {
+                "asc"
+            } else {
+                "desc"
+            }
         } else if target == SortColumn::Name {
             "asc"
         } else {
             "desc"
         };
-        LeadsQuery { sort: column.to_string(), order: order.to_string(), cursor: String::new(), ..self.clone() }.href(None)
+        LeadsQuery { sort: column.to_string(), order: order.to_string(), cursor: String::new(), ..self.clone() }
+            .href(None)
     }
 
     /// Whether the view is the default one (newest activity first, no filter), where
     /// live updates can put new and active leads on top.
     pub fn is_activity_feed(&self) -> bool {
-        self.sort_column() == SortColumn::Activity && self.descending() && self.q.trim().is_empty() && self.status.is_empty()
+        self.sort_column() == SortColumn::Activity
+            && self.descending()
+            && self.q.trim().is_empty()
+            && self.status.is_empty()
     }
 }
 

@@ -1,13 +1,16 @@
 //! The Database view (`/leads`): every lead, the most recently active on top, edited
 //! in place, updated live; and a lead's detail page (`/leads/:id`) with its history.
 
-use super::api::{fetch_lead_detail, fetch_lead_row, list_leads, rename_lead, set_lead_status, EditLead, LeadRow, LeadsPage, LeadsQuery, Me, SortColumn, UiError};
+use super::api::{
+    fetch_lead_detail, fetch_lead_row, list_leads, rename_lead, set_lead_status, EditLead, LeadRow, LeadsPage,
+    LeadsQuery, Me, SortColumn, UiError,
+};
 use super::i18n::{lead_count, relative_time, source_label, status_label, t};
 use super::live::{self, LeadEvent, LiveState};
 use super::{ErrorNotice, NotFound};
 use crate::model::{clean_manual_name, LeadStatus, NAME_MAX_CHARS};
-use leptos::{either::Either, html, prelude::*, task::spawn_local};
 use leptos::server_fn::ServerFn;
+use leptos::{either::Either, html, prelude::*, task::spawn_local};
 use leptos_meta::Title;
 use leptos_router::{
     hooks::{use_navigate, use_params_map, use_query_map},
@@ -137,7 +140,10 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
     let arrived_elsewhere = RwSignal::new(0_usize);
     let loading_more = RwSignal::new(false);
     let feed = query.is_activity_feed();
-    let newest_first = query.sort_column() == SortColumn::Created && query.descending() && query.q.is_empty() && query.status.is_empty();
+    let newest_first = query.sort_column() == SortColumn::Created
+        && query.descending()
+        && query.q.is_empty()
+        && query.status.is_empty();
 
     let move_to_top = move |id: &str| {
         if editing.get_untracked().as_deref() == Some(id) {
@@ -174,7 +180,9 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
                             total.update(|n| *n += 1);
                         }
                         if feed || (newest_first && event.created) {
-                            rows.update(|list| list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) }));
+                            rows.update(|list| {
+                                list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) })
+                            });
                         } else if event.created {
                             arrived_elsewhere.update(|n| *n += 1);
                         }
@@ -200,7 +208,8 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
                     let existing = rows.with_untracked(|list| list.iter().find(|e| e.id == row.id).map(|e| e.data));
                     match existing {
                         Some(data) => data.set(row),
-                        None if feed => rows.update(|list| list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) })),
+                        None if feed => rows
+                            .update(|list| list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) })),
                         None => {}
                     }
                 }
@@ -332,7 +341,11 @@ fn LeadTableBody(
     };
     let aria_sort = |column: SortColumn| {
         if sorted == column {
-            if query.descending() { "descending" } else { "ascending" }
+            if query.descending() {
+                "descending"
+            } else {
+                "ascending"
+            }
         } else {
             "none"
         }
@@ -504,7 +517,8 @@ fn NameCell(
             }
             let previous = data.get_untracked();
             let typed = draft.get_untracked();
-            let unchanged_profile = previous.manual_name.is_none() && Some(typed.trim()) == previous.profile_name.as_deref();
+            let unchanged_profile =
+                previous.manual_name.is_none() && Some(typed.trim()) == previous.profile_name.as_deref();
             let new_name = match clean_manual_name(&typed) {
                 Ok(name) => name,
                 Err(problem) => {

@@ -70,7 +70,9 @@ pub fn subscribe(on_event: impl Fn(LeadEvent) + 'static, on_resync: impl Fn() + 
         let on_lead = Closure::<dyn FnMut(leptos::web_sys::MessageEvent)>::new({
             let on_event = on_event.clone();
             move |message: leptos::web_sys::MessageEvent| {
-                if let Some(event) = message.data().as_string().and_then(|text| serde_json::from_str::<LeadEvent>(&text).ok()) {
+                if let Some(event) =
+                    message.data().as_string().and_then(|text| serde_json::from_str::<LeadEvent>(&text).ok())
+                {
                     on_event(event);
                 }
             }
@@ -84,7 +86,8 @@ pub fn subscribe(on_event: impl Fn(LeadEvent) + 'static, on_resync: impl Fn() + 
                 set_state.set(LiveState::Connected);
             }
         });
-        let on_error = Closure::<dyn FnMut(leptos::web_sys::Event)>::new(move |_| set_state.set(LiveState::Reconnecting));
+        let on_error =
+            Closure::<dyn FnMut(leptos::web_sys::Event)>::new(move |_| set_state.set(LiveState::Reconnecting));
         let on_behind = Closure::<dyn FnMut(leptos::web_sys::Event)>::new({
             let on_resync = on_resync.clone();
             move |_| on_resync()

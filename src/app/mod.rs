@@ -27,9 +27,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         if let (Some(nonce), Some(response)) =
             (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
         {
-            if let Ok(value) =
-                axum::http::HeaderValue::from_str(&crate::server::security::page_policy(&nonce))
-            {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&crate::server::security::page_policy(&nonce)) {
                 response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
             }
         }

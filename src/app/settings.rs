@@ -2,7 +2,9 @@
 //! them; a new value is shown once) and its members (owners and admins manage them).
 
 use super::account::SecretList;
-use super::api::{workspace_settings, AddMember, MemberView, RemoveMember, RevealedSecrets, RotateSecret, SettingsView};
+use super::api::{
+    workspace_settings, AddMember, MemberView, RemoveMember, RevealedSecrets, RotateSecret, SettingsView,
+};
 use super::i18n::{role_label, t};
 use super::ErrorNotice;
 use crate::model::Role;
@@ -13,10 +15,7 @@ use leptos_meta::Title;
 pub fn SettingsPage() -> impl IntoView {
     let add = ServerAction::<AddMember>::new();
     let remove = ServerAction::<RemoveMember>::new();
-    let settings = Resource::new(
-        move || (add.version().get(), remove.version().get()),
-        |_| workspace_settings(),
-    );
+    let settings = Resource::new(move || (add.version().get(), remove.version().get()), |_| workspace_settings());
     view! {
         <Title text=t().settings_title/>
         <div class="page-header"><h1>{t().settings_title}</h1></div>

@@ -37,9 +37,7 @@ pub fn normalize_email(input: &str) -> AppResult<String> {
 pub fn check_password(password: &str) -> AppResult<()> {
     let chars = password.chars().count();
     if chars < PASSWORD_MIN_CHARS {
-        return Err(AppError::Unprocessable(format!(
-            "a password needs at least {PASSWORD_MIN_CHARS} characters"
-        )));
+        return Err(AppError::Unprocessable(format!("a password needs at least {PASSWORD_MIN_CHARS} characters")));
     }
     if chars > PASSWORD_MAX_CHARS {
         return Err(AppError::Unprocessable(format!("a password may have at most {PASSWORD_MAX_CHARS} characters")));
@@ -115,19 +113,19 @@ pub async fn create_user(db: &Db, email: &str, password: &str) -> AppResult<User
     let hash = hash_password(password.to_string()).await?;
     let id = UserId::generate();
     let now = now_ms();
-    let inserted = sqlx::query("INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-        .bind(id.as_str())
-        .bind(&email)
-        .bind(&hash)
-        .bind(now)
-        .execute(&db.pool)
-        .await;
+    let inserted =
+        sqlx::query("INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(id.as_str())
+            .bind(&email)
+            .bind(&hash)
+            .bind(now)
+            .execute(&db.pool)
+            .await;
     match inserted {
         Ok(_) => Ok(id),
-        Err(err) if is_unique_violation(&err) => Err(AppError::Conflict {
-            message: format!("{email} already has an account"),
-            existing_id: None,
-        }),
+        Err(err) if is_unique_violation(&err) => {
+            Err(AppError::Conflict { message: format!("{email} already has an account"), existing_id: None })
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -220,11 +218,12 @@ pub async fn remove_member(db: &Db, workspace_id: &WorkspaceId, user_id: &UserId
         .transpose()?;
     let Some(role) = role else { return Err(AppError::not_found("member")) };
     if role == Role::Owner.as_str() {
-        let owners: i64 = sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE workspace_id = $1 AND role = 'owner'")
-            .bind(workspace_id.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
+        let owners: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE workspace_id = $1 AND role = 'owner'")
+                .bind(workspace_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
         if owners <= 1 {
             return Err(AppError::Unprocessable("a workspace keeps at least one owner".into()));
         }

@@ -62,7 +62,9 @@ impl FromRequestParts<AppState> for ApiWorkspace {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| AppError::Unauthorized("send the workspace API token as `Authorization: Bearer <token>`".into()))?;
+            .ok_or_else(|| {
+                AppError::Unauthorized("send the workspace API token as `Authorization: Bearer <token>`".into())
+            })?;
         let workspace = workspaces::find_by_api_token(&state.db, token)
             .await?
             .ok_or_else(|| AppError::Unauthorized("unknown API token".into()))?;
@@ -194,10 +196,8 @@ async fn end_session(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
 
 /// Whether the browser reached us over https (directly or through a proxy that says so).
 pub fn is_https(headers: &HeaderMap) -> bool {
-    let forwarded = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let forwarded =
+        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
     forwarded || crate::server::config::public_base_url().starts_with("https://")
 }
 
@@ -221,7 +221,12 @@ pub fn clear_session_cookie(headers: &HeaderMap) -> HeaderValue {
 /// `//host`, schemes) becomes the Database view.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.starts_with("/login") => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.starts_with("/login") =>
+        {
             path.to_string()
         }
         _ => "/leads".to_string(),

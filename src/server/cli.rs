@@ -135,7 +135,8 @@ async fn execute(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let options = config::leptos_options().map_err(|e| e.to_string())?;
-            let state = AppState::new(db, options, Some(&cli.database_url)).await.map_err(|e| format!("cannot start: {e}"))?;
+            let state =
+                AppState::new(db, options, Some(&cli.database_url)).await.map_err(|e| format!("cannot start: {e}"))?;
             http::serve(state).await.map_err(|e| format!("server error: {e}"))
         }
         Command::Workspace(command) => workspace_command(&db, command).await.map_err(|e| e.to_string()),
@@ -157,9 +158,9 @@ async fn user_command(db: &Db, command: UserCommand) -> Result<(), AppError> {
                 Some(user) => (user.id, false),
                 None => {
                     let mut password = String::new();
-                    std::io::stdin()
-                        .read_line(&mut password)
-                        .map_err(|e| AppError::BadRequest(format!("cannot read the password from standard input: {e}")))?;
+                    std::io::stdin().read_line(&mut password).map_err(|e| {
+                        AppError::BadRequest(format!("cannot read the password from standard input: {e}"))
+                    })?;
                     let password = password.trim_end_matches(['\r', '\n']);
                     (accounts::create_user(db, &email, password).await?, true)
                 }
@@ -184,9 +185,11 @@ fn print_json(value: &serde_json::Value) {
 async fn workspace_command(db: &Db, command: WorkspaceCommand) -> Result<(), AppError> {
     match command {
         WorkspaceCommand::Create { name, phone_number_id, region, time_zone, allow_unsigned_webhooks } => {
-            let (workspace, secrets) =
-                workspaces::create(db, NewWorkspace { name, phone_number_id, region, time_zone, allow_unsigned_webhooks })
-                    .await?;
+            let (workspace, secrets) = workspaces::create(
+                db,
+                NewWorkspace { name, phone_number_id, region, time_zone, allow_unsigned_webhooks },
+            )
+            .await?;
             let mut out = serde_json::to_value(workspace.summary()).expect("serialisable");
             out["webhook_secret"] = json!(secrets.webhook_secret);
             out["verify_token"] = json!(secrets.verify_token);
@@ -294,10 +297,7 @@ async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), A
                 received_at: crate::server::clock::now_ms(),
             };
             let committer = Committer::start(db).await?;
-            let report = committer
-                .commit(submission)
-                .await
-                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            let report = committer.commit(submission).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
             print_json(&serde_json::to_value(&report).expect("serialisable"));
         }
     }

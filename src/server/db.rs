@@ -124,10 +124,8 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbSetupError> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" && !path.is_empty() {
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbSetupError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| DbSetupError::CreateDir { path: dir.display().to_string(), source })?;
         }
     }
     let mode = if query.contains("mode=") { String::new() } else { "mode=rwc".to_string() };
@@ -211,7 +209,8 @@ mod tests {
         assert_eq!(files.len(), MIGRATIONS.len(), "list every file of migrations/ in MIGRATIONS");
         for (file, (version, _, sql)) in files.iter().zip(MIGRATIONS) {
             assert!(file.starts_with(&format!("{version:04}_")), "{file} is not version {version}");
-            let on_disk = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(file)).unwrap();
+            let on_disk =
+                std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(file)).unwrap();
             assert_eq!(&on_disk, sql);
         }
     }

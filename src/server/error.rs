@@ -98,7 +98,9 @@ impl From<crate::server::store::StoreError> for AppError {
     fn from(err: crate::server::store::StoreError) -> AppError {
         match err {
             crate::server::store::StoreError::Sqlx(err) => err.into(),
-            other if other.is_unavailable() => AppError::Unavailable("the database is unavailable; try again shortly".into()),
+            other if other.is_unavailable() => {
+                AppError::Unavailable("the database is unavailable; try again shortly".into())
+            }
             other => {
                 tracing::error!(error = %other, "database error");
                 AppError::Internal("internal error".into())
@@ -115,9 +117,7 @@ impl IntoResponse for AppError {
         }
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, AppError::Unavailable(_)) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
         }
         response
     }

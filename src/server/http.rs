@@ -3,9 +3,10 @@
 
 use crate::app::{shell, App};
 use crate::server::{
+    auth,
     db::Db,
     error::AppError,
-    auth, leads,
+    leads,
     live::{self, LiveHub},
     messages, security,
     webhook::{self, commit::Committer},
@@ -45,7 +46,11 @@ impl FromRef<AppState> for LeptosOptions {
 
 impl AppState {
     /// `database_url` lets PostgreSQL deployments relay live updates between replicas.
-    pub async fn new(db: Db, leptos_options: LeptosOptions, database_url: Option<&str>) -> Result<AppState, crate::server::store::StoreError> {
+    pub async fn new(
+        db: Db,
+        leptos_options: LeptosOptions,
+        database_url: Option<&str>,
+    ) -> Result<AppState, crate::server::store::StoreError> {
         let committer = Committer::start(&db).await?;
         Ok(AppState {
             workspaces: WorkspaceDirectory::new(db.clone()),
@@ -82,12 +87,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(security::refuse_cross_site))
         .layer(axum::middleware::from_fn(security::security_headers))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
-                // The path only: query strings can hold searched phone numbers.
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+            // The path only: query strings can hold searched phone numbers.
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+        }))
         .with_state(state)
 }
 
@@ -151,7 +154,9 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     println!("Kapso webhook URL: {base}{}", crate::server::workspaces::WEBHOOK_PATH);
     if crate::server::accounts::user_count(&state.db).await.unwrap_or(1) == 0 {
         if let Ok(token) = crate::server::accounts::issue_setup_token(&state.db).await {
-            println!("First run: nobody has an account yet. Open this one-time link to create your workspace and owner:");
+            println!(
+                "First run: nobody has an account yet. Open this one-time link to create your workspace and owner:"
+            );
             println!("  {base}/setup?token={token}");
         }
     }

@@ -56,10 +56,7 @@ pub struct LeadRecord {
 impl LeadRecord {
     /// Manual name, else WhatsApp profile name, else the phone number.
     pub fn display_name(&self) -> String {
-        self.name
-            .clone()
-            .or_else(|| self.kapso_name.clone())
-            .unwrap_or_else(|| self.phone_display())
+        self.name.clone().or_else(|| self.kapso_name.clone()).unwrap_or_else(|| self.phone_display())
     }
 
     pub fn phone_display(&self) -> String {
@@ -187,7 +184,8 @@ fn decode_cursor(cursor: &str, sort: SortKey, descending: bool) -> AppResult<(Cu
     let invalid = || AppError::BadRequest("invalid cursor: pass back next_cursor exactly as received".into());
     let text = String::from_utf8(hex::decode(cursor.trim()).map_err(|_| invalid())?).map_err(|_| invalid())?;
     let mut parts = text.splitn(4, '|');
-    let (Some(sort_name), Some(direction), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(sort_name), Some(direction), Some(id), Some(key)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(invalid());
     };
@@ -311,7 +309,12 @@ pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResul
     Ok(page)
 }
 
-async fn list_matching(db: &Db, workspace: &Workspace, query: &LeadQuery, phone_match: PhoneMatch) -> AppResult<LeadPage> {
+async fn list_matching(
+    db: &Db,
+    workspace: &Workspace,
+    query: &LeadQuery,
+    phone_match: PhoneMatch,
+) -> AppResult<LeadPage> {
     let limit = query.limit.clamp(1, 500);
     let filters = filters_matching(workspace, query, phone_match);
     let column = query.sort.column();
@@ -444,7 +447,13 @@ pub async fn create(db: &Db, workspace: &Workspace, new: NewLead) -> AppResult<C
 /// Applies manual edits and records each real change (who, when, old → new) in the
 /// lead's history. Webhooks never call this: a name typed here is never overwritten
 /// by a WhatsApp profile name.
-pub async fn update(db: &Db, workspace: &Workspace, id: &LeadId, changes: &LeadChanges, actor: &Actor) -> AppResult<LeadRecord> {
+pub async fn update(
+    db: &Db,
+    workspace: &Workspace,
+    id: &LeadId,
+    changes: &LeadChanges,
+    actor: &Actor,
+) -> AppResult<LeadRecord> {
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
     // Touching the row first takes its write lock (PostgreSQL), so two people editing

@@ -132,7 +132,10 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /api/live`: the signed-in member's workspace's changes, as `lead` events
 /// (`{"lead_id": …, "created": …}`), or `resync` when this stream fell behind.
-async fn stream(State(state): State<AppState>, SignedIn(member): SignedIn) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn stream(
+    State(state): State<AppState>,
+    SignedIn(member): SignedIn,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let workspace_id = member.workspace.id.to_string();
     let receiver = state.live.subscribe();
     let ends_at = tokio::time::Instant::now() + STREAM_LIFETIME;

@@ -98,7 +98,12 @@ pub async fn for_lead(
 }
 
 /// A lead's latest `limit` messages, in the order they were written.
-pub async fn latest_for_lead(db: &Db, workspace: &Workspace, lead_id: &LeadId, limit: usize) -> AppResult<Vec<MessageRecord>> {
+pub async fn latest_for_lead(
+    db: &Db,
+    workspace: &Workspace,
+    lead_id: &LeadId,
+    limit: usize,
+) -> AppResult<Vec<MessageRecord>> {
     let rows = sqlx::query(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.workspace_id = $1 AND m.lead_id = $2 \
          ORDER BY COALESCE(m.provider_timestamp, m.received_at) DESC, m.id DESC LIMIT {limit}"

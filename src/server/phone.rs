@@ -99,10 +99,7 @@ impl E164 {
                 .or_else(|| Self::parse_international(&digits))
         };
         parsed.ok_or_else(|| {
-            PhoneError(format!(
-                "`{trimmed}` is not a valid phone number (read in region {})",
-                region.code()
-            ))
+            PhoneError(format!("`{trimmed}` is not a valid phone number (read in region {})", region.code()))
         })
     }
 
@@ -136,9 +133,7 @@ impl fmt::Display for E164 {
 }
 
 fn valid(number: PhoneNumber) -> Option<E164> {
-    number
-        .is_valid()
-        .then(|| E164(number.format().mode(Mode::E164).to_string()))
+    number.is_valid().then(|| E164(number.format().mode(Mode::E164).to_string()))
 }
 
 fn digits_of(raw: &str) -> String {

@@ -180,7 +180,12 @@ pub async fn me() -> Result<Option<Me>, UiError> {
         .into_iter()
         .map(|(id, name, role)| WorkspaceChoice { id: id.to_string(), name, role })
         .collect();
-    Ok(Some(Me { email: member.email.clone(), role: member.role, workspace: workspace_info(&member.workspace), workspaces }))
+    Ok(Some(Me {
+        email: member.email.clone(),
+        role: member.role,
+        workspace: workspace_info(&member.workspace),
+        workspaces,
+    }))
 }
 
 fn lead_query(query: &LeadsQuery, only: Option<LeadId>) -> Result<LeadQuery, AppError> {
@@ -242,7 +247,11 @@ fn plain_form_post() -> Option<String> {
     posted_without_javascript().then_some(referer)
 }
 
-pub async fn update_lead(lead_id: String, name: Option<String>, lead_status: Option<String>) -> Result<LeadRow, UiError> {
+pub async fn update_lead(
+    lead_id: String,
+    name: Option<String>,
+    lead_status: Option<String>,
+) -> Result<LeadRow, UiError> {
     let result = update_lead_inner(lead_id.clone(), name, lead_status).await;
     if let (Err(err), Some(referer)) = (&result, plain_form_post()) {
         // Without JavaScript the page reloads; it shows why the edit was refused.
@@ -256,7 +265,11 @@ pub async fn update_lead(lead_id: String, name: Option<String>, lead_status: Opt
     result
 }
 
-async fn update_lead_inner(lead_id: String, name: Option<String>, lead_status: Option<String>) -> Result<LeadRow, UiError> {
+async fn update_lead_inner(
+    lead_id: String,
+    name: Option<String>,
+    lead_status: Option<String>,
+) -> Result<LeadRow, UiError> {
     let (state, member) = member().await?;
     let id = LeadId::parse(&lead_id).ok_or_else(|| refuse(AppError::not_found("lead")))?;
     let changes = LeadChanges {
@@ -363,7 +376,10 @@ pub async fn list_conversations(q: String, cursor: String) -> Result<Conversatio
     let mut keys = Vec::with_capacity(rows.len());
     for row in &rows {
         views.push(conversation_view(row, workspace).map_err(|e| refuse(e.into()))?);
-        keys.push((row.try_get::<i64, _>("last_message_at").unwrap_or_default(), row.try_get::<String, _>("id").unwrap_or_default()));
+        keys.push((
+            row.try_get::<i64, _>("last_message_at").unwrap_or_default(),
+            row.try_get::<String, _>("id").unwrap_or_default(),
+        ));
     }
     let next_cursor = if views.len() > PAGE_SIZE {
         views.truncate(PAGE_SIZE);
@@ -400,15 +416,21 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
     let mut view = conversation_view(&row, workspace).map_err(|e| refuse(e.into()))?;
     let lead_id = LeadId::from_db(view.lead_id.clone());
     // Opening the thread reads every conversation of this customer.
-    let marked = sqlx::query("UPDATE conversations SET unread_count = 0 WHERE workspace_id = $1 AND lead_id = $2 AND unread_count > 0")
-        .bind(workspace.id.as_str())
-        .bind(lead_id.as_str())
-        .execute(&state.db.pool)
-        .await
-        .map_err(|e| refuse(e.into()))?;
+    let marked = sqlx::query(
+        "UPDATE conversations SET unread_count = 0 WHERE workspace_id = $1 AND lead_id = $2 AND unread_count > 0",
+    )
+    .bind(workspace.id.as_str())
+    .bind(lead_id.as_str())
+    .execute(&state.db.pool)
+    .await
+    .map_err(|e| refuse(e.into()))?;
     if marked.rows_affected() > 0 {
         view.unread = 0;
-        state.live.publish(LeadChanged { workspace_id: workspace.id.to_string(), lead_id: lead_id.to_string(), created: false });
+        state.live.publish(LeadChanged {
+            workspace_id: workspace.id.to_string(),
+            lead_id: lead_id.to_string(),
+            created: false,
+        });
     }
     let lead = leads::find(&state.db, workspace, &lead_id)
         .await
@@ -469,7 +491,8 @@ pub async fn settings() -> Result<SettingsView, UiError> {
 
 pub async fn add_member(email: String, role: String, password: String) -> Result<(), UiError> {
     let (state, member) = member().await?;
-    let role = Role::parse(role.trim()).ok_or_else(|| refuse(AppError::Unprocessable(format!("unknown role `{role}`"))))?;
+    let role =
+        Role::parse(role.trim()).ok_or_else(|| refuse(AppError::Unprocessable(format!("unknown role `{role}`"))))?;
     member
         .require(member.role.can_manage_members() && member.role.can_assign(role), "add members with this role")
         .map_err(refuse)?;

@@ -158,9 +158,8 @@ pub async fn create(db: &Db, new: NewWorkspace) -> AppResult<(Workspace, IssuedS
 }
 
 pub async fn list(db: &Db) -> AppResult<Vec<Workspace>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM workspaces ORDER BY created_at, id"))
-        .fetch_all(&db.pool)
-        .await?;
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM workspaces ORDER BY created_at, id")).fetch_all(&db.pool).await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 

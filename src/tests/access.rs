@@ -36,7 +36,14 @@ fn server_functions<'a>(lead: &'a str, conversation: &'a str) -> Vec<(&'static s
 }
 
 fn pages(lead: &str, conversation: &str) -> Vec<String> {
-    vec!["/".into(), "/leads".into(), format!("/leads/{lead}"), "/inbox".into(), format!("/inbox/{conversation}"), "/settings".into()]
+    vec![
+        "/".into(),
+        "/leads".into(),
+        format!("/leads/{lead}"),
+        "/inbox".into(),
+        format!("/inbox/{conversation}"),
+        "/settings".into(),
+    ]
 }
 
 on_both_engines! {
@@ -258,7 +265,9 @@ async fn live_updates_reach_only_the_workspace_they_belong_to() {
     let mut our_stream = open(ours).await;
     let mut their_stream = open(theirs).await;
     assert_eq!(our_stream.headers()["content-type"], "text/event-stream");
-    app.deliver(&v2_text("wamid.LIVE1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None).await.expect(StatusCode::OK);
+    app.deliver(&v2_text("wamid.LIVE1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None)
+        .await
+        .expect(StatusCode::OK);
     let lead = app.lead_row("+6281234567890").await["id"].as_str().unwrap().to_string();
     let ours_got = read_stream_until(&mut our_stream, &lead, std::time::Duration::from_secs(5))
         .await
@@ -303,7 +312,8 @@ async fn live_updates_cross_replicas_through_postgres() {
     let db = leadline::server::db::Db::open(&first.database.url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = leadline::server::http::AppState::new(db, leptos_options(addr), Some(&first.database.url)).await.unwrap();
+    let state =
+        leadline::server::http::AppState::new(db, leptos_options(addr), Some(&first.database.url)).await.unwrap();
     let router = leadline::server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let mut stream = owner
@@ -315,7 +325,10 @@ async fn live_updates_cross_replicas_through_postgres() {
         .unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    first.deliver(&v2_text("wamid.RELAY1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None).await.expect(StatusCode::OK);
+    first
+        .deliver(&v2_text("wamid.RELAY1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None)
+        .await
+        .expect(StatusCode::OK);
     let lead = first.lead_row("+6281234567890").await["id"].as_str().unwrap().to_string();
     let heard = read_stream_until(&mut stream, &lead, std::time::Duration::from_secs(5)).await;
     assert!(heard.is_some(), "the other replica's page heard about the new lead");

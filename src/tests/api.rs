@@ -207,9 +207,12 @@ async fn name_search_scans_the_names_index_on_sqlite() {
     use sqlx::Row;
     let app = TestApp::spawn(Engine::Sqlite).await;
     for (i, name) in ["Budi Santoso", "Sari"].iter().enumerate() {
-        app.deliver(&v2_text(&format!("wamid.IX{i}"), &format!("+62812345678{i}"), &format!("c{i}"), Some(name), "halo"), None)
-            .await
-            .expect(StatusCode::OK);
+        app.deliver(
+            &v2_text(&format!("wamid.IX{i}"), &format!("+62812345678{i}"), &format!("c{i}"), Some(name), "halo"),
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
     }
     let query = LeadQuery { search: Some("santoso".into()), limit: 50, ..LeadQuery::default() };
     let search = filters(&app.workspace, &query);
@@ -218,7 +221,7 @@ async fn name_search_scans_the_names_index_on_sqlite() {
     for value in &search.binds {
         plan = plan.bind(value);
     }
-    let steps: Vec<String> = plan.fetch_all(&app.db.pool).await.unwrap().iter().map(|row| row.get::<String, _>("detail")).collect();
+    let steps: Vec<String> =
+        plan.fetch_all(&app.db.pool).await.unwrap().iter().map(|row| row.get::<String, _>("detail")).collect();
     assert!(steps.iter().any(|step| step.contains("leads_by_names")), "plan: {steps:?}");
 }
-

@@ -190,7 +190,8 @@ async fn replicas_sharing_postgres_make_one_lead_per_number() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_never_contain_secrets_or_customer_data() {
     let database = TestDatabase::create(Engine::Sqlite).await;
-    let (ok, created, stderr) = leadline(&database.url, &["workspace", "create", "--name", "Toko", "--phone-number-id", PHONE_NUMBER_ID]);
+    let (ok, created, stderr) =
+        leadline(&database.url, &["workspace", "create", "--name", "Toko", "--phone-number-id", PHONE_NUMBER_ID]);
     assert!(ok, "{stderr}");
     let secret = created["webhook_secret"].as_str().unwrap().to_string();
     let token = created["api_token"].as_str().unwrap().to_string();
@@ -227,7 +228,8 @@ async fn logs_never_contain_secrets_or_customer_data() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let text = "Rahasia: alamat saya Jalan Melati 7";
-    let raw = serde_json::to_vec(&v2_text("wamid.LOG1", "+6281234567890", CONVERSATION_ID, Some("Budi Santoso"), text)).unwrap();
+    let raw = serde_json::to_vec(&v2_text("wamid.LOG1", "+6281234567890", CONVERSATION_ID, Some("Budi Santoso"), text))
+        .unwrap();
     let delivered = client
         .post(format!("{}/api/webhook/kapso", server.base_url))
         .header("content-type", "application/json")
@@ -238,13 +240,26 @@ async fn logs_never_contain_secrets_or_customer_data() {
         .unwrap();
     assert_eq!(delivered.status(), StatusCode::OK);
     // A refused signature, a sign-in (right and wrong), the API, the handshake.
-    client.post(format!("{}/api/webhook/kapso", server.base_url)).header("content-type", "application/json")
-        .header("x-webhook-signature", "00").body("{}").send().await.unwrap();
+    client
+        .post(format!("{}/api/webhook/kapso", server.base_url))
+        .header("content-type", "application/json")
+        .header("x-webhook-signature", "00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let browser = Browser::sign_in_at(&server.base_url, "owner@toko.example", PASSWORD).await;
     browser.post_form("/login", &[("email", "owner@toko.example"), ("password", "wrong password 123")]).await;
     browser.get("/leads").await;
     client.get(format!("{}/api/v1/leads?q=0812", server.base_url)).bearer_auth(&token).send().await.unwrap();
-    client.get(format!("{}/api/webhook/kapso?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=1", server.base_url)).send().await.unwrap();
+    client
+        .get(format!(
+            "{}/api/webhook/kapso?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=1",
+            server.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
     drop(server);
     let logs = std::fs::read_to_string(&log_path).unwrap();
     let _ = std::fs::remove_file(&log_path);

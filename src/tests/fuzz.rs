@@ -45,7 +45,10 @@ fn replacement() -> impl Strategy<Value = Value> {
 
 /// A fixture with a few of its values replaced (or removed) at random places.
 fn mutated_bodies() -> impl Strategy<Value = (usize, Vec<(prop::sample::Index, Option<Value>)>)> {
-    (0..FIXTURES.len(), prop::collection::vec((any::<prop::sample::Index>(), prop::option::weighted(0.85, replacement())), 1..5))
+    (
+        0..FIXTURES.len(),
+        prop::collection::vec((any::<prop::sample::Index>(), prop::option::weighted(0.85, replacement())), 1..5),
+    )
 }
 
 const FIXTURES: [&str; 5] = [

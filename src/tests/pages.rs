@@ -6,8 +6,20 @@ use leadline::model::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-fn query_form<'a>(q: &'a str, status: &'a str, sort: &'a str, order: &'a str, cursor: &'a str) -> Vec<(&'static str, &'a str)> {
-    vec![("query[q]", q), ("query[status]", status), ("query[sort]", sort), ("query[order]", order), ("query[cursor]", cursor)]
+fn query_form<'a>(
+    q: &'a str,
+    status: &'a str,
+    sort: &'a str,
+    order: &'a str,
+    cursor: &'a str,
+) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("query[q]", q),
+        ("query[status]", status),
+        ("query[sort]", sort),
+        ("query[order]", order),
+        ("query[cursor]", cursor),
+    ]
 }
 
 async fn lead_id(app: &TestApp, phone: &str) -> String {
@@ -313,8 +325,10 @@ async fn without_javascript_new_secrets_are_shown_once_after_the_redirect() {
         .await;
     assert!(setup.status.is_redirection(), "{}: {}", setup.status, setup.body);
     assert_eq!(setup.headers["location"], "/setup/done");
-    let owner = Browser { cookie: Some(session_cookie(&setup).expect("the new owner is signed in")), ..browser.clone() };
-    let webhook_secret: String = sqlx::query("SELECT webhook_secret FROM workspaces").fetch_one(&db.pool).await.unwrap().get("webhook_secret");
+    let owner =
+        Browser { cookie: Some(session_cookie(&setup).expect("the new owner is signed in")), ..browser.clone() };
+    let webhook_secret: String =
+        sqlx::query("SELECT webhook_secret FROM workspaces").fetch_one(&db.pool).await.unwrap().get("webhook_secret");
 
     let done = owner.get("/setup/done").await;
     assert_eq!(done.status, StatusCode::OK);
@@ -341,4 +355,3 @@ async fn without_javascript_new_secrets_are_shown_once_after_the_redirect() {
     assert!(!owner.get("/settings").await.body.as_str().unwrap().contains(api_token), "shown once");
     assert!(!browser.get("/setup/done").await.body.to_string().contains("ll_"), "nothing for anyone else");
 }
-

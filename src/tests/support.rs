@@ -80,11 +80,7 @@ impl TestDatabase {
             Engine::Sqlite => {
                 let dir = std::env::temp_dir().join(format!("leadline-test-{}", unique_name()));
                 std::fs::create_dir_all(&dir).unwrap();
-                TestDatabase {
-                    url: format!("sqlite://{}/leadline.db", dir.display()),
-                    engine,
-                    dir: Some(dir),
-                }
+                TestDatabase { url: format!("sqlite://{}/leadline.db", dir.display()), engine, dir: Some(dir) }
             }
             Engine::Postgres => {
                 let admin = std::env::var("LEADLINE_TEST_PG_URL").expect(
@@ -469,7 +465,10 @@ impl Browser {
 
     /// A form submitted by the browser itself (no JavaScript): it asks for HTML back.
     pub async fn submit_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
-        Reply::from(self.request(reqwest::Method::POST, path).header("accept", "text/html").form(form).send().await.unwrap()).await
+        Reply::from(
+            self.request(reqwest::Method::POST, path).header("accept", "text/html").form(form).send().await.unwrap(),
+        )
+        .await
     }
 
     /// Calls a server function the way the hydrated page does (urlencoded in, JSON out).
@@ -518,7 +517,11 @@ impl TestApp {
 
 /// Reads a streamed response (Server-Sent Events) until `needle` appears or `within`
 /// passes; returns everything read if the needle came.
-pub async fn read_stream_until(response: &mut reqwest::Response, needle: &str, within: std::time::Duration) -> Option<String> {
+pub async fn read_stream_until(
+    response: &mut reqwest::Response,
+    needle: &str,
+    within: std::time::Duration,
+) -> Option<String> {
     tokio::time::timeout(within, async {
         let mut seen = String::new();
         while let Ok(Some(chunk)) = response.chunk().await {

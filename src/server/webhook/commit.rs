@@ -153,7 +153,12 @@ fn group_writer(path: PathBuf, mut conn: rusqlite::Connection, mut queue: mpsc::
         let started = std::time::Instant::now();
         let outcomes = write_group(&conn, &group);
         let failed = outcomes.iter().filter(|o| o.is_err()).count();
-        tracing::debug!(deliveries = group.len(), failed, elapsed_us = started.elapsed().as_micros() as u64, "group committed");
+        tracing::debug!(
+            deliveries = group.len(),
+            failed,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "group committed"
+        );
         if failed == group.len() {
             // The connection itself may be broken (file replaced, disk error): start afresh.
             if let Ok(fresh) = open_writer(&path) {
@@ -173,7 +178,9 @@ fn write_group(conn: &rusqlite::Connection, group: &[Job]) -> Vec<Result<Deliver
     if group.len() > 1 {
         match write_in_one_transaction(conn, group) {
             Ok(reports) => return reports.into_iter().map(Ok).collect(),
-            Err(err) => tracing::warn!(error = %err, deliveries = group.len(), "group failed; writing its deliveries one by one"),
+            Err(err) => {
+                tracing::warn!(error = %err, deliveries = group.len(), "group failed; writing its deliveries one by one")
+            }
         }
     }
     group

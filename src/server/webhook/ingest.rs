@@ -185,7 +185,12 @@ enum Applied {
 }
 
 /// One item that is not an inbound message, in a scope of its own.
-async fn apply_item<E: Exec>(conn: &mut E, workspace: &Workspace, index: usize, event: &Event) -> Result<ItemReport, StoreError> {
+async fn apply_item<E: Exec>(
+    conn: &mut E,
+    workspace: &Workspace,
+    index: usize,
+    event: &Event,
+) -> Result<ItemReport, StoreError> {
     conn.begin_scope().await?;
     let applied = match event {
         Event::Message(message) => outbound_message(conn, workspace, index, message).await,
@@ -263,7 +268,11 @@ const REFRESH_PROFILE_NAME: &str = "UPDATE leads SET kapso_name = $1 WHERE id = 
 /// is written at all (no activity bump, no unread bump). Otherwise, in one scope: the
 /// lead (step 1), the conversation (step 2: unread + the number of new messages), and
 /// each new message (step 3).
-async fn apply_inbound_run<E: Exec>(conn: &mut E, workspace: &Workspace, run: &InboundRun<'_>) -> Result<Vec<ItemReport>, StoreError> {
+async fn apply_inbound_run<E: Exec>(
+    conn: &mut E,
+    workspace: &Workspace,
+    run: &InboundRun<'_>,
+) -> Result<Vec<ItemReport>, StoreError> {
     let mut fresh: Vec<usize> = Vec::new();
     for (offset, message) in run.messages.iter().enumerate() {
         let repeated_in_run = run.messages[..offset].iter().any(|earlier| earlier.wamid == message.wamid);
@@ -467,7 +476,12 @@ async fn conversation_update<E: Exec>(
         .query_one(
             "UPDATE conversations SET status = COALESCE($1, status), updated_at = $2 \
              WHERE workspace_id = $3 AND kapso_conversation_id = $4 RETURNING lead_id",
-            &[event.status.as_deref().into(), now.into(), workspace.id.as_str().into(), event.kapso_conversation_id.as_str().into()],
+            &[
+                event.status.as_deref().into(),
+                now.into(),
+                workspace.id.as_str().into(),
+                event.kapso_conversation_id.as_str().into(),
+            ],
         )
         .await?;
     if let Some(row) = updated {
@@ -515,7 +529,11 @@ fn raw_identity(customer: &super::payload::Customer, key: &CustomerKey) -> Strin
     }
 }
 
-async fn find_lead_id<E: Exec>(conn: &mut E, workspace: &Workspace, key: &CustomerKey) -> Result<Option<String>, StoreError> {
+async fn find_lead_id<E: Exec>(
+    conn: &mut E,
+    workspace: &Workspace,
+    key: &CustomerKey,
+) -> Result<Option<String>, StoreError> {
     conn.query_one(
         "SELECT id FROM leads WHERE workspace_id = $1 AND phone_normalized = $2",
         &[workspace.id.as_str().into(), (&key.as_str()).into()],
@@ -702,7 +720,11 @@ async fn advance_status<E: Exec>(
     })
 }
 
-async fn log_delivery<E: Exec>(conn: &mut E, submission: &Submission, results: &[ItemReport]) -> Result<(), StoreError> {
+async fn log_delivery<E: Exec>(
+    conn: &mut E,
+    submission: &Submission,
+    results: &[ItemReport],
+) -> Result<(), StoreError> {
     let outcome = serde_json::to_string(results).unwrap_or_else(|_| "[]".into());
     conn.execute(
         "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \

@@ -173,10 +173,8 @@ pub const PREVIEW_CHARS: usize = 100;
 /// Reads a delivery. `event_header` is `X-Webhook-Event`, which single Kapso bodies
 /// need (they carry no event name of their own).
 pub fn parse(body: &[u8], event_header: Option<&str>) -> Result<Delivery, ParseError> {
-    let value: Value = serde_json::from_slice(body).map_err(|err| ParseError {
-        path: String::new(),
-        problem: format!("malformed JSON: {err}"),
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|err| ParseError { path: String::new(), problem: format!("malformed JSON: {err}") })?;
     let root = At::ROOT;
     let object = as_object(&value, &root)?;
     let body_event = opt_str(object, "event", &root)?.or(opt_str(object, "type", &root)?);
@@ -341,7 +339,8 @@ fn read_v2_message(
             parts.status = opt_str(kapso, "status", &kapso_at)?.and_then(DeliveryStatus::parse);
         }
     }
-    let conversation = conversation.unwrap_or(ConversationFacts { id: None, status: None, customer: Customer::default() });
+    let conversation =
+        conversation.unwrap_or(ConversationFacts { id: None, status: None, customer: Customer::default() });
     let mut customer = conversation.customer;
     // The customer's number: `from` on inbound messages, `to` on outbound ones, and
     // the conversation's number when the message omits it.
@@ -417,9 +416,9 @@ fn read_message_object(message: &Map<String, Value>, at: &At) -> Result<MessageP
             Some(typed) => match message_type.as_str() {
                 "text" => opt_str(typed, "body", &typed_at)?.map(str::to_string),
                 "image" | "video" | "sticker" => opt_str(typed, "caption", &typed_at)?.map(str::to_string),
-                "document" => opt_str(typed, "caption", &typed_at)?
-                    .or(opt_str(typed, "filename", &typed_at)?)
-                    .map(str::to_string),
+                "document" => {
+                    opt_str(typed, "caption", &typed_at)?.or(opt_str(typed, "filename", &typed_at)?).map(str::to_string)
+                }
                 "audio" => {
                     voice = typed.get("voice").and_then(Value::as_bool).unwrap_or(false);
                     None
@@ -431,7 +430,9 @@ fn read_message_object(message: &Map<String, Value>, at: &At) -> Result<MessageP
                         (Some(n), Some(a)) => Some(format!("{n}, {a}")),
                         (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
                         (None, None) => match (typed.get("latitude"), typed.get("longitude")) {
-                            (Some(lat), Some(lon)) if lat.is_number() && lon.is_number() => Some(format!("{lat}, {lon}")),
+                            (Some(lat), Some(lon)) if lat.is_number() && lon.is_number() => {
+                                Some(format!("{lat}, {lon}"))
+                            }
                             _ => None,
                         },
                     }
@@ -445,19 +446,14 @@ fn read_message_object(message: &Map<String, Value>, at: &At) -> Result<MessageP
                 "button" => opt_str(typed, "text", &typed_at)?.map(str::to_string),
                 "reaction" => opt_str(typed, "emoji", &typed_at)?.map(str::to_string),
                 "system" => opt_str(typed, "body", &typed_at)?.map(str::to_string),
-                "order" => typed
-                    .get("product_items")
-                    .and_then(Value::as_array)
-                    .map(|items| format!("{} item(s)", items.len())),
+                "order" => {
+                    typed.get("product_items").and_then(Value::as_array).map(|items| format!("{} item(s)", items.len()))
+                }
                 _ => None,
             },
         }
     };
-    let error = message
-        .get("errors")
-        .and_then(Value::as_array)
-        .and_then(|errors| errors.first())
-        .and_then(error_text);
+    let error = message.get("errors").and_then(Value::as_array).and_then(|errors| errors.first()).and_then(error_text);
     Ok(MessageParts {
         wamid,
         message_type,
@@ -727,7 +723,11 @@ fn as_array<'v>(value: &'v Value, at: &At) -> Result<&'v Vec<Value>, ParseError>
     value.as_array().ok_or_else(|| at.expected("an array", value))
 }
 
-fn opt_object<'v>(object: &'v Map<String, Value>, key: &str, at: &At) -> Result<Option<&'v Map<String, Value>>, ParseError> {
+fn opt_object<'v>(
+    object: &'v Map<String, Value>,
+    key: &str,
+    at: &At,
+) -> Result<Option<&'v Map<String, Value>>, ParseError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
@@ -771,10 +771,9 @@ fn opt_id(object: &Map<String, Value>, key: &str, at: &At) -> Result<Option<Stri
 fn opt_timestamp(object: &Map<String, Value>, key: &str, at: &At) -> Result<Option<i64>, ParseError> {
     let seconds = match object.get(key) {
         None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(text)) => text
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| at.key(key).problem("expected Unix seconds"))?,
+        Some(Value::String(text)) => {
+            text.trim().parse::<i64>().map_err(|_| at.key(key).problem("expected Unix seconds"))?
+        }
         Some(Value::Number(number)) => number.as_i64().ok_or_else(|| at.key(key).problem("expected Unix seconds"))?,
         Some(other) => return Err(at.key(key).expected("Unix seconds", other)),
     };
@@ -831,7 +830,10 @@ mod tests {
         assert_eq!(m.customer.profile_name.as_deref(), Some("Budi Santoso"));
         assert_eq!(m.reply_to.as_deref(), Some("wamid.OUTBOUND0001"));
         let d = parse(&fixture("meta-forwarded-statuses.json"), None).unwrap();
-        assert!(matches!(&d.items[..], [Item { event: Event::Status(StatusEvent { status: DeliveryStatus::Read, .. }), .. }]));
+        assert!(matches!(
+            &d.items[..],
+            [Item { event: Event::Status(StatusEvent { status: DeliveryStatus::Read, .. }), .. }]
+        ));
     }
 
     #[test]
@@ -895,11 +897,43 @@ mod tests {
         fn arb_json() -> impl Strategy<Value = serde_json::Value> {
             use serde_json::Value;
             let keys = prop::sample::select(vec![
-                "message", "conversation", "data", "batch", "object", "entry", "changes", "value",
-                "messages", "statuses", "contacts", "metadata", "phone_number_id", "id", "type",
-                "text", "body", "kapso", "direction", "from", "to", "timestamp", "status",
-                "image", "caption", "context", "profile", "name", "wa_id", "field", "errors",
-                "location", "interactive", "button_reply", "title", "transcript", "phone_number",
+                "message",
+                "conversation",
+                "data",
+                "batch",
+                "object",
+                "entry",
+                "changes",
+                "value",
+                "messages",
+                "statuses",
+                "contacts",
+                "metadata",
+                "phone_number_id",
+                "id",
+                "type",
+                "text",
+                "body",
+                "kapso",
+                "direction",
+                "from",
+                "to",
+                "timestamp",
+                "status",
+                "image",
+                "caption",
+                "context",
+                "profile",
+                "name",
+                "wa_id",
+                "field",
+                "errors",
+                "location",
+                "interactive",
+                "button_reply",
+                "title",
+                "transcript",
+                "phone_number",
             ]);
             let leaf = prop_oneof![
                 Just(Value::Null),
