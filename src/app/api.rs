@@ -279,6 +279,9 @@ pub struct MessageView {
     /// Outbound delivery status.
     pub status: Option<String>,
     pub status_error: Option<String>,
+    /// Contact cards shared in the message (`kind == "contacts"`).
+    #[serde(default)]
+    pub contacts: Vec<ContactCardView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -412,4 +415,69 @@ pub async fn complete_setup(
     password: String,
 ) -> Result<RevealedSecrets, UiError> {
     crate::server::web::complete_setup(token, workspace_name, phone_number_id, region, time_zone, email, password).await
+}
+
+// ---- Shared contact cards and webhook health (issue 16) ----
+
+/// A contact card a customer shared, as the Inbox thread shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContactCardView {
+    pub name: String,
+    pub org: Option<String>,
+    pub emails: Vec<String>,
+    pub phones: Vec<ContactPhoneView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContactPhoneView {
+    /// Position on the card (what "Add as lead" posts back).
+    pub index: usize,
+    /// International format when the number is valid, else as written.
+    pub display: String,
+    pub kind: Option<String>,
+    /// Whether the number is valid, so it can become a lead.
+    pub addable: bool,
+    /// The lead this number already belongs to.
+    pub lead_id: Option<String>,
+}
+
+/// What "Add as lead" did: the lead (new, or the one the number belonged to).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContactLead {
+    pub lead_id: String,
+    pub created: bool,
+    /// `/leads/{id}`
+    pub path: String,
+}
+
+/// Makes a number of a shared contact card a lead, or finds the lead it belongs to.
+/// Posted by a plain form (no JavaScript) it redirects to the lead.
+#[server(endpoint = "inbox/contact-lead")]
+pub async fn add_contact_lead(message_id: String, card: usize, phone: usize) -> Result<ContactLead, UiError> {
+    crate::server::delivery_web::add_contact_lead(message_id, card, phone).await
+}
+
+/// One line of Settings → Webhook health.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthLine {
+    /// `error_notice` (WhatsApp reported it) or `refused` (leadline answered 4xx).
+    pub kind: String,
+    pub code: String,
+    pub title: String,
+    pub count: i64,
+    pub last_seen_ms: i64,
+    pub last_seen_local: String,
+    pub last_seen_iso: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookHealthView {
+    pub lines: Vec<HealthLine>,
+    pub now_ms: i64,
+}
+
+/// Recent error notices and refused deliveries of the workspace (owners only).
+#[server(endpoint = "settings/webhook-health")]
+pub async fn webhook_health() -> Result<WebhookHealthView, UiError> {
+    crate::server::delivery_web::webhook_health().await
 }

@@ -330,6 +330,44 @@ pub fn role_label(role: crate::model::Role) -> &'static str {
     }
 }
 
+/// Words of the shared contact cards (Inbox) and the Webhook health panel (Settings).
+pub struct DeliveryStrings {
+    pub shared_contact: &'static str,
+    pub add_as_lead: &'static str,
+    pub open_lead: &'static str,
+    pub invalid_number: &'static str,
+    pub webhook_health: &'static str,
+    pub webhook_health_intro: &'static str,
+    pub webhook_healthy: &'static str,
+    pub health_kind: &'static str,
+    pub health_reason: &'static str,
+    pub health_count: &'static str,
+    pub health_last_seen: &'static str,
+    pub kind_error_notice: &'static str,
+    pub kind_refused: &'static str,
+}
+
+const DELIVERY_EN: DeliveryStrings = DeliveryStrings {
+    shared_contact: "Shared contact",
+    add_as_lead: "Add as lead",
+    open_lead: "Open lead",
+    invalid_number: "not a valid number",
+    webhook_health: "Webhook health",
+    webhook_health_intro: "Problems WhatsApp reported (rate limits, failed sends) and deliveries leadline refused, \
+                           newest first. Each line counts repeats.",
+    webhook_healthy: "No error notices or refused deliveries. Everything Kapso sent was accepted.",
+    health_kind: "Kind",
+    health_reason: "Code and reason",
+    health_count: "Count",
+    health_last_seen: "Last seen",
+    kind_error_notice: "WhatsApp error",
+    kind_refused: "Refused delivery",
+};
+
+pub fn td() -> &'static DeliveryStrings {
+    &DELIVERY_EN
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

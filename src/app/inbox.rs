@@ -181,6 +181,7 @@ fn MessageBubble(message: MessageView) -> impl IntoView {
                 {message.label.map(|label| view! { <span class="media-label">{label}</span>" " })}
                 {message.text}
             </p>
+            {(!message.contacts.is_empty()).then(|| view! { <super::contact_cards::ContactCards message_id=message.id.clone() cards=message.contacts.clone()/> })}
             {message.media_url.map(|url| view! {
                 <a class="media-link" href=url rel="noopener noreferrer" target="_blank">{strings.open_media}</a>
             })}

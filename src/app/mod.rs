@@ -4,11 +4,13 @@
 
 pub mod account;
 pub mod api;
+pub mod contact_cards;
 pub mod i18n;
 pub mod inbox;
 pub mod leads;
 pub mod live;
 pub mod settings;
+pub mod webhook_health;
 
 use api::{get_me, Me, UiError};
 use i18n::t;

@@ -57,6 +57,7 @@ fn SettingsBody(view: SettingsView, add: ServerAction<AddMember>, remove: Server
                 view! { <p class="muted">{strings.owner_only}</p> }.into_any()
             }}
         </section>
+        {my_role.can_manage_secrets().then(|| view! { <super::webhook_health::WebhookHealth/> })}
         <section class="card" aria-labelledby="members-title">
             <h2 id="members-title">{strings.members_section}</h2>
             <table class="members">

@@ -31,6 +31,9 @@ pub enum AppError {
     Unprocessable(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// A webhook delivery holding more items than one delivery may (413).
+    #[error("{0}")]
+    TooManyItems(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -51,7 +54,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge(_) | AppError::TooManyItems(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +71,7 @@ impl AppError {
             AppError::Conflict { .. } => "conflict",
             AppError::Unprocessable(_) => "unprocessable",
             AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::TooManyItems(_) => "too_many_items",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::TooManyRequests(_) => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",

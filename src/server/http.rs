@@ -36,6 +36,8 @@ pub struct AppState {
     pub live: LiveHub,
     pub leptos_options: LeptosOptions,
     pub revealed: crate::server::web::RevealedOnce,
+    /// Refused webhook deliveries, counted for Settings → Webhook health.
+    pub webhook_refusals: crate::server::webhook::health::RefusalLog,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -58,6 +60,7 @@ impl AppState {
             live: LiveHub::start(&db, database_url).await,
             leptos_options,
             revealed: Default::default(),
+            webhook_refusals: Default::default(),
             db,
         })
     }

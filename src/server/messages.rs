@@ -40,13 +40,20 @@ pub struct MessageRecord {
     #[serde(skip)]
     pub received_at_ms: i64,
     pub conversation_id: Option<String>,
+    /// Contact cards shared in the message (`type = "contacts"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_contacts: Option<serde_json::Value>,
+    /// The same cards as stored (JSON text), for the Inbox.
+    #[serde(skip)]
+    pub shared_contacts_json: Option<String>,
 }
 
 const MESSAGE_COLUMNS: &str = "m.id, m.kapso_message_id, m.direction, m.message_type, m.content, m.media_url, \
-    m.reply_to_kapso_message_id, m.status, m.status_error, m.received_at, m.conversation_id, \
+    m.reply_to_kapso_message_id, m.status, m.status_error, m.received_at, m.conversation_id, m.shared_contacts, \
     COALESCE(m.provider_timestamp, m.received_at) AS sent_at";
 
 fn message_from_row(row: &AnyRow) -> Result<MessageRecord, sqlx::Error> {
+    let shared_contacts: Option<String> = row.try_get("shared_contacts")?;
     Ok(MessageRecord {
         id: row.try_get("id")?,
         kapso_message_id: row.try_get("kapso_message_id")?,
@@ -60,6 +67,8 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, sqlx::Error> {
         sent_at_ms: row.try_get("sent_at")?,
         received_at_ms: row.try_get("received_at")?,
         conversation_id: row.try_get("conversation_id")?,
+        shared_contacts: shared_contacts.as_deref().and_then(|json| serde_json::from_str(json).ok()),
+        shared_contacts_json: shared_contacts,
     })
 }
 

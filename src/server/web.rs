@@ -439,6 +439,8 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
     let records = messages::latest_for_lead(&state.db, workspace, &lead_id, THREAD_MESSAGES).await.map_err(refuse)?;
     let by_wamid: std::collections::HashMap<&str, &messages::MessageRecord> =
         records.iter().map(|m| (m.kapso_message_id.as_str(), m)).collect();
+    let stored_cards: Vec<_> = records.iter().map(|m| (m.id.clone(), m.shared_contacts_json.clone())).collect();
+    let mut cards = crate::server::contact_cards::views(&state.db, workspace, &stored_cards).await.map_err(refuse)?;
     let messages = records
         .iter()
         .map(|m| MessageView {
@@ -466,6 +468,7 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
             at_iso: rfc3339(m.sent_at_ms),
             status: m.status.clone(),
             status_error: m.status_error.clone(),
+            contacts: cards.remove(&m.id).unwrap_or_default(),
         })
         .collect();
     Ok(Thread { conversation: view, lead: lead_view(&lead, workspace), messages, now_ms: now_ms() })

@@ -257,26 +257,55 @@ pub async fn rotate(db: &Db, id: &WorkspaceId, rotation: Rotation) -> AppResult<
 /// secret reads the database again, so a workspace created or a secret rotated by
 /// another process (the CLI, another replica) takes effect within a second, and a
 /// rotated-out secret stops working as soon.
+///
+/// Bounded for unauthenticated callers (the webhook routes before it can check a
+/// signature): a number that belongs to no workspace is cached as a miss too, and
+/// concurrent requests for one number share a single read, so each distinct
+/// phone_number_id costs at most one database look-up per [`CACHE_TTL`] however many
+/// requests name it. Re-reads after a failed signature are limited the same way. The
+/// cache holds at most [`MAX_CACHED`] numbers; beyond that, expired entries go first.
 #[derive(Clone)]
 pub struct WorkspaceDirectory {
     db: Db,
-    by_phone_number_id: Arc<RwLock<HashMap<String, (Instant, Arc<Workspace>)>>>,
+    by_phone_number_id: Arc<RwLock<HashMap<String, Cached>>>,
+    /// One lock per number being read, so concurrent misses wait for one read.
+    reading: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    lookups: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    fetched: Instant,
+    workspace: Option<Arc<Workspace>>,
 }
 
 pub const CACHE_TTL: Duration = Duration::from_secs(1);
+/// The youngest cached entry a failed signature re-reads.
+pub const REREAD_AFTER: Duration = Duration::from_millis(250);
+/// Numbers (known or not) the cache holds.
+pub const MAX_CACHED: usize = 10_000;
 
 impl WorkspaceDirectory {
     pub fn new(db: Db) -> Self {
-        Self { db, by_phone_number_id: Arc::default() }
+        Self { db, by_phone_number_id: Arc::default(), reading: Arc::default(), lookups: Arc::default() }
+    }
+
+    /// Database reads made so far (tests count them).
+    pub fn database_lookups(&self) -> u64 {
+        self.lookups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn cached(&self, phone_number_id: &str, max_age: Duration) -> Option<Option<Arc<Workspace>>> {
+        let cache = self.by_phone_number_id.read().unwrap_or_else(|p| p.into_inner());
+        let entry = cache.get(phone_number_id)?;
+        (entry.fetched.elapsed() < max_age).then(|| entry.workspace.clone())
     }
 
     pub async fn lookup(&self, phone_number_id: &str) -> AppResult<Option<Arc<Workspace>>> {
-        if let Some((fetched, found)) = self.by_phone_number_id.read().unwrap().get(phone_number_id) {
-            if fetched.elapsed() < CACHE_TTL {
-                return Ok(Some(found.clone()));
-            }
+        if let Some(found) = self.cached(phone_number_id, CACHE_TTL) {
+            return Ok(found);
         }
-        self.refresh(phone_number_id).await
+        self.read_through(phone_number_id, CACHE_TTL).await
     }
 
     /// A workspace by its own id (not cached: operator commands only).
@@ -287,23 +316,52 @@ impl WorkspaceDirectory {
         }
     }
 
-    /// Reads the workspace from the database and replaces the cached copy.
+    /// Reads the workspace from the database again after a signature failed against the
+    /// cached secret, unless it was read within [`REREAD_AFTER`]: a secret rotated by
+    /// another process is picked up at once, and forged signatures for a known number
+    /// cost at most a few reads per second.
     pub async fn refresh(&self, phone_number_id: &str) -> AppResult<Option<Arc<Workspace>>> {
-        let fresh = find_by_phone_number_id(&self.db, phone_number_id).await?.map(Arc::new);
-        let mut cache = self.by_phone_number_id.write().unwrap();
-        match &fresh {
-            Some(workspace) => {
-                cache.insert(phone_number_id.to_string(), (Instant::now(), workspace.clone()));
+        self.read_through(phone_number_id, REREAD_AFTER).await
+    }
+
+    /// Reads `phone_number_id` unless an entry younger than `max_age` is cached; one
+    /// read at a time per number, and whoever waited for it uses its result.
+    async fn read_through(&self, phone_number_id: &str, max_age: Duration) -> AppResult<Option<Arc<Workspace>>> {
+        let lock = {
+            let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+            reading.entry(phone_number_id.to_string()).or_default().clone()
+        };
+        let result = {
+            let _one_reader = lock.lock().await;
+            match self.cached(phone_number_id, max_age) {
+                Some(found) => Ok(found),
+                None => self.read(phone_number_id).await,
             }
-            None => {
-                cache.remove(phone_number_id);
+        };
+        let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this call hold the lock: nobody else is waiting on it.
+        if Arc::strong_count(&lock) <= 2 {
+            reading.remove(phone_number_id);
+        }
+        result
+    }
+
+    async fn read(&self, phone_number_id: &str) -> AppResult<Option<Arc<Workspace>>> {
+        self.lookups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fresh = find_by_phone_number_id(&self.db, phone_number_id).await?.map(Arc::new);
+        let mut cache = self.by_phone_number_id.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED && !cache.contains_key(phone_number_id) {
+            cache.retain(|_, entry| entry.fetched.elapsed() < CACHE_TTL);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
             }
         }
+        cache.insert(phone_number_id.to_string(), Cached { fetched: Instant::now(), workspace: fresh.clone() });
         Ok(fresh)
     }
 
     /// Forgets everything cached (after a change made in this process).
     pub fn invalidate(&self) {
-        self.by_phone_number_id.write().unwrap().clear();
+        self.by_phone_number_id.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

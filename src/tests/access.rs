@@ -32,6 +32,8 @@ fn server_functions<'a>(lead: &'a str, conversation: &'a str) -> Vec<(&'static s
         ("settings/remove-member", vec![("user_id", "00000000-0000-7000-8000-000000000000")]),
         ("settings/rotate", vec![("which", "webhook_secret")]),
         ("setup/revealed", vec![]),
+        ("inbox/contact-lead", vec![("message_id", lead), ("card", "0"), ("phone", "0")]),
+        ("settings/webhook-health", vec![]),
     ]
 }
 
@@ -81,7 +83,8 @@ on_both_engines! {
             let text = reply.body.to_string();
             assert!(!text.contains("Budi") && !text.contains("rahasia"), "{endpoint} leaks: {text}");
             match endpoint {
-                "leads/row" | "leads/rename" | "leads/status" | "leads/edit" | "leads/detail" | "inbox/open" => {
+                "leads/row" | "leads/rename" | "leads/status" | "leads/edit" | "leads/detail" | "inbox/open"
+                | "inbox/contact-lead" => {
                     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{endpoint}: {}", reply.body)
                 }
                 "leads/list" => assert_eq!(reply.body["total"], 0),
@@ -112,6 +115,7 @@ on_both_engines! {
             ("settings/rotate", vec![("which", "api_token")]),
             ("settings/add-member", vec![("email", "friend@toko.example"), ("role", "agent"), ("password", PASSWORD)]),
             ("settings/add-member", vec![("email", "friend@toko.example"), ("role", "owner"), ("password", PASSWORD)]),
+            ("settings/webhook-health", vec![]),
         ] {
             let reply = agent.call(endpoint, &args).await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "{endpoint} {args:?}: {}", reply.body);

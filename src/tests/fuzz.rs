@@ -128,3 +128,91 @@ on_both_engines! {
         assert_eq!(app.count("webhook_deliveries").await, before);
     }
 }
+
+/// What may be added to a valid delivery without making it invalid: a field of a name no
+/// producer uses today, a message type that does not exist yet, or a type-specific part
+/// in a shape leadline does not expect.
+#[derive(Clone, Debug)]
+enum Addition {
+    UnknownField { at: prop::sample::Index, name: u16, value: Value },
+    UnknownType { name: u16, value: Value },
+    OddTypeSpecific { value: Value },
+}
+
+fn additions() -> impl Strategy<Value = (prop::sample::Index, Vec<Addition>)> {
+    let addition = prop_oneof![
+        4 => (any::<prop::sample::Index>(), any::<u16>(), replacement())
+            .prop_map(|(at, name, value)| Addition::UnknownField { at, name, value }),
+        1 => (any::<u16>(), replacement()).prop_map(|(name, value)| Addition::UnknownType { name, value }),
+        1 => replacement().prop_map(|value| Addition::OddTypeSpecific { value }),
+    ];
+    (any::<prop::sample::Index>(), prop::collection::vec(addition, 1..5))
+}
+
+/// Every object inside `value`, by JSON pointer.
+fn objects(value: &Value, prefix: String, out: &mut Vec<String>) {
+    if value.is_object() {
+        out.push(prefix.clone());
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                objects(child, format!("{prefix}/{}", key.replace('~', "~0").replace('/', "~1")), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                objects(child, format!("{prefix}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn grow(mut body: Value, additions: &[Addition]) -> Value {
+    for addition in additions {
+        let message =
+            ["/entry/0/changes/0/value/messages/0", "/message"].into_iter().find(|p| body.pointer(p).is_some());
+        match addition {
+            Addition::UnknownField { at, name, value } => {
+                let mut all = Vec::new();
+                objects(&body, String::new(), &mut all);
+                let pointer = all[at.index(all.len())].clone();
+                if let Some(Value::Object(map)) = body.pointer_mut(&pointer) {
+                    map.insert(format!("x_future_{name}"), value.clone());
+                }
+            }
+            Addition::UnknownType { name, value } => {
+                if let Some(Value::Object(message)) = message.and_then(|p| body.pointer_mut(p)) {
+                    let kind = format!("future_type_{name}");
+                    message.insert("type".into(), Value::String(kind.clone()));
+                    message.insert(kind, value.clone());
+                }
+            }
+            Addition::OddTypeSpecific { value } => {
+                if let Some(Value::Object(message)) = message.and_then(|p| body.pointer_mut(p)) {
+                    if let Some(kind) = message.get("type").and_then(Value::as_str).map(str::to_string) {
+                        message.insert(kind, value.clone());
+                    }
+                }
+            }
+        }
+    }
+    body
+}
+
+on_both_engines! {
+    async fn signed_deliveries_that_only_add_unknown_fields_or_types_are_accepted(app: TestApp) {
+        let files = crate::corpus::corpus();
+        let mut runner = TestRunner::deterministic();
+        let strategy = additions();
+        for case in 0..160 {
+            let (which, additions) = strategy.new_tree(&mut runner).unwrap().current();
+            let (name, raw) = &files[which.index(files.len())];
+            let body = grow(serde_json::from_slice(raw).unwrap(), &additions);
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let reply = crate::corpus::deliver_file(&app, name, &bytes).await;
+            assert_eq!(reply.status, reqwest::StatusCode::OK, "case {case} ({name}, {additions:?}): {}\n{body}", reply.body);
+        }
+    }
+}

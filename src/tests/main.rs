@@ -7,6 +7,8 @@ mod support;
 mod access;
 mod api;
 mod cli;
+mod corpus;
+mod delivery;
 mod fuzz;
 mod pages;
 mod webhook;

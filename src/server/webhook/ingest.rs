@@ -89,6 +89,8 @@ pub enum Outcome {
     Unchanged,
     /// Understood but not acted on; `reason` says why.
     Ignored,
+    /// An error notice from WhatsApp, counted in the workspace's webhook health.
+    Recorded,
 }
 
 impl ItemReport {
@@ -174,6 +176,7 @@ fn kind_of(event: &Event) -> &'static str {
         Event::Status(_) => "status",
         Event::Conversation(_) => "conversation",
         Event::Ignored { .. } => "event",
+        Event::ErrorNotice(_) => "error",
     }
 }
 
@@ -197,6 +200,12 @@ async fn apply_item<E: Exec>(
         Event::Status(status) => status_update(conn, workspace, index, status).await,
         Event::Conversation(conversation) => conversation_update(conn, workspace, index, conversation).await,
         Event::Ignored { reason } => Ok(Applied::Keep(ItemReport::ignored(index, "event", reason.clone()))),
+        Event::ErrorNotice(notice) => {
+            super::health::record_notice(conn, &workspace.id, notice, now_ms()).await.map(|()| {
+                let report = ItemReport::new(index, "error", Outcome::Recorded);
+                Applied::Keep(ItemReport { reason: Some(notice.describe()), ..report })
+            })
+        }
     };
     match applied {
         Ok(Applied::Keep(report)) => {
@@ -398,6 +407,9 @@ async fn outbound_message<E: Exec>(
     let mut report = ItemReport::new(index, "message", Outcome::Updated);
     report.kapso_message_id = Some(message.wamid.clone());
     report.kapso_conversation_id = message.kapso_conversation_id.clone();
+    for notice in &message.notices {
+        super::health::record_notice(conn, &workspace.id, notice, now_ms()).await?;
+    }
     if let Some(status) = message.status {
         match advance_status(conn, workspace, &message.wamid, status, message.status_error.as_deref()).await? {
             StatusChange::Advanced(lead_id) => return Ok(Applied::Keep(report.touching(workspace, &lead_id))),
@@ -450,6 +462,9 @@ async fn status_update<E: Exec>(
 ) -> Result<Applied, StoreError> {
     let mut report = ItemReport::new(index, "status", Outcome::Updated);
     report.kapso_message_id = Some(status.wamid.clone());
+    for notice in &status.notices {
+        super::health::record_notice(conn, &workspace.id, notice, now_ms()).await?;
+    }
     Ok(Applied::Keep(
         match advance_status(conn, workspace, &status.wamid, status.status, status.error.as_deref()).await? {
             StatusChange::Advanced(lead_id) => report.touching(workspace, &lead_id),
@@ -647,11 +662,14 @@ async fn insert_message<E: Exec>(
 ) -> Result<bool, StoreError> {
     let status = message.status.filter(|_| message.direction == Direction::Outbound);
     let id = MessageId::generate();
+    let shared_contacts = (!message.shared_contacts.is_empty())
+        .then(|| serde_json::to_string(&message.shared_contacts).unwrap_or_default());
     let inserted = conn
         .execute(
             "INSERT INTO messages (id, workspace_id, lead_id, conversation_id, kapso_message_id, direction, message_type, \
-             content, media_url, reply_to_kapso_message_id, provider_timestamp, received_at, status, status_rank, status_error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             content, media_url, reply_to_kapso_message_id, provider_timestamp, received_at, status, status_rank, status_error, \
+             shared_contacts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (workspace_id, kapso_message_id) DO NOTHING",
             &[
                 id.as_str().into(),
@@ -669,6 +687,7 @@ async fn insert_message<E: Exec>(
                 status.map(DeliveryStatus::as_str).into(),
                 status.map_or(0, DeliveryStatus::rank).into(),
                 message.status_error.as_deref().into(),
+                shared_contacts.as_deref().into(),
             ],
         )
         .await?;

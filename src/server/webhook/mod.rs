@@ -6,7 +6,9 @@
 //! signature on the raw bytes (401) → commit (`commit.rs`, 503 if the database is down)
 //! → 200 with what happened to each item.
 
+pub mod bounds;
 pub mod commit;
+pub mod health;
 pub mod ingest;
 pub mod payload;
 pub mod signature;
@@ -42,11 +44,20 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
     require_json(&headers)?;
     let bytes = read_body(body, &headers).await?;
     let event = header_text(&headers, "x-webhook-event");
-    let delivery = payload::parse(&bytes, event).map_err(|err| AppError::BadRequest(err.to_string()))?;
+    let delivery = match bounds::parse(bytes.clone(), event.map(str::to_string)).await {
+        Ok(delivery) => delivery,
+        Err(err) => return Err(refused_unread(&state, &bytes, &headers, err).await),
+    };
 
     let routed = route(&state, delivery.items).await?;
     let primary = routed.iter().find_map(|(ws, _)| ws.clone()).expect("route() returns at least one workspace");
-    authenticate(&state, &routed, &bytes, &headers).await?;
+    if let Err(err) = authenticate(&state, &routed, &bytes, &headers).await {
+        if let AppError::Unauthorized(reason) = &err {
+            let code = format!("401 {}", reason.split(':').next().unwrap_or(reason));
+            state.webhook_refusals.refused(&state.db, &primary.id, &code, reason).await;
+        }
+        return Err(err);
+    }
 
     let delivery_id = DeliveryId::generate();
     let span = tracing::Span::current();
@@ -81,6 +92,29 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         "delivery stored"
     );
     Ok(Json(report))
+}
+
+/// A body that could not be read (400) or holds too many items (413). If it is
+/// well-formed JSON that names a workspace and carries that workspace's valid
+/// signature, the refusal is counted in the workspace's Webhook health: it came from
+/// Kapso (or Meta), so the business should know. Anything else is only logged.
+async fn refused_unread(state: &AppState, bytes: &Bytes, headers: &HeaderMap, err: payload::ParseError) -> AppError {
+    let (status, refusal) = if err.over_limit {
+        (413, AppError::TooManyItems(err.to_string()))
+    } else {
+        (400, AppError::BadRequest(err.to_string()))
+    };
+    let hint = bounds::route_hint(bytes.clone()).await;
+    if let Some(phone_number_id) = hint {
+        if let Ok(Some(workspace)) = state.workspaces.lookup(&phone_number_id).await {
+            if signature::check(&workspace.webhook_secret, bytes, headers) == signature::Verdict::Valid {
+                let reason = err.to_string();
+                let code = health::refusal_code(status, &reason);
+                state.webhook_refusals.refused(&state.db, &workspace.id, &code, &reason).await;
+            }
+        }
+    }
+    refusal
 }
 
 fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

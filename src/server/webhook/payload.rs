@@ -5,7 +5,11 @@
 //! arbitrary bytes). A delivery of the wrong shape is refused as a whole with the JSON
 //! path of the first problem, e.g. `data[1].message.id: expected a string, found a number`.
 //! Fields that are merely absent are tolerated: real payloads often omit `from`,
-//! `phone_number` or `wa_id`.
+//! `phone_number` or `wa_id`. What only decorates a message (its type-specific part:
+//! `text`, `image`, `contacts`…, and `context`) is read leniently: an unknown type or an
+//! unexpected shape there gets a readable placeholder, never a refusal, because a
+//! refused delivery is retried and can get the business's webhook paused. Meta's
+//! `value.errors[]` become error notices routed by `metadata.phone_number_id`.
 
 use serde_json::{Map, Value};
 use std::fmt;
@@ -42,6 +46,9 @@ pub struct Item {
     pub event: Event,
 }
 
+// Items live only while one delivery (at most MAX_ITEMS_PER_DELIVERY) is handled;
+// boxing messages would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Event {
     /// A message, inbound (a customer wrote) or outbound (the business wrote).
@@ -52,7 +59,13 @@ pub enum Event {
     Conversation(ConversationEvent),
     /// Understood but not acted on (an event type leadline does not use).
     Ignored { reason: String },
+    /// WhatsApp reports a problem with the number or the account (Meta `value.errors[]`,
+    /// e.g. 130429 "Rate limit hit"): acknowledged, logged and shown to owners, no lead.
+    ErrorNotice(ErrorNotice),
 }
+
+pub use super::health::ErrorNotice;
+pub use crate::server::contact_cards::SharedContact;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -132,6 +145,10 @@ pub struct MessageEvent {
     pub provider_timestamp: Option<i64>,
     pub status: Option<DeliveryStatus>,
     pub status_error: Option<String>,
+    /// Contact cards the customer shared (`type = "contacts"`).
+    pub shared_contacts: Vec<SharedContact>,
+    /// WhatsApp's `errors[]` on the message (a failed send, an unsupported type).
+    pub notices: Vec<ErrorNotice>,
 }
 
 #[derive(Clone, Debug)]
@@ -139,6 +156,8 @@ pub struct StatusEvent {
     pub wamid: String,
     pub status: DeliveryStatus,
     pub error: Option<String>,
+    /// The status's `errors[]` (why a send failed).
+    pub notices: Vec<ErrorNotice>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +172,8 @@ pub struct ConversationEvent {
 pub struct ParseError {
     pub path: String,
     pub problem: String,
+    /// The delivery holds more than [`MAX_ITEMS_PER_DELIVERY`] items (413, not 400).
+    pub over_limit: bool,
 }
 
 impl fmt::Display for ParseError {
@@ -170,13 +191,48 @@ impl std::error::Error for ParseError {}
 /// The most characters a preview keeps.
 pub const PREVIEW_CHARS: usize = 100;
 
+/// The most items (messages, statuses, error notices, batch entries, Meta changes) one
+/// delivery may hold. Kapso batches and Meta deliveries hold far fewer; more is refused
+/// with 413 before any of it is read, so no body can make the parser build more.
+pub const MAX_ITEMS_PER_DELIVERY: usize = 1000;
+
+/// Counts a delivery's items cheaply (array lengths only).
+fn count_items(object: &Map<String, Value>) -> usize {
+    let len = |v: Option<&Value>| v.and_then(Value::as_array).map_or(0, Vec::len);
+    let mut count = len(object.get("data"));
+    for entry in object.get("entry").and_then(Value::as_array).into_iter().flatten() {
+        for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
+            let value = change.get("value");
+            count += 1 + ["messages", "statuses", "errors"]
+                .iter()
+                .map(|key| len(value.and_then(|v| v.get(*key))))
+                .sum::<usize>();
+        }
+    }
+    count
+}
+
 /// Reads a delivery. `event_header` is `X-Webhook-Event`, which single Kapso bodies
 /// need (they carry no event name of their own).
 pub fn parse(body: &[u8], event_header: Option<&str>) -> Result<Delivery, ParseError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|err| ParseError { path: String::new(), problem: format!("malformed JSON: {err}") })?;
+    let value: Value = serde_json::from_slice(body).map_err(|err| ParseError {
+        path: String::new(),
+        problem: format!("malformed JSON: {err}"),
+        over_limit: false,
+    })?;
     let root = At::ROOT;
     let object = as_object(&value, &root)?;
+    let items = count_items(object);
+    if items > MAX_ITEMS_PER_DELIVERY {
+        return Err(ParseError {
+            path: String::new(),
+            problem: format!(
+                "the delivery holds {items} items; at most {MAX_ITEMS_PER_DELIVERY} (MAX_ITEMS_PER_DELIVERY) are \
+                 accepted in one delivery: send them in smaller batches"
+            ),
+            over_limit: true,
+        });
+    }
     let body_event = opt_str(object, "event", &root)?.or(opt_str(object, "type", &root)?);
     let event = event_header.map(str::trim).filter(|e| !e.is_empty()).or(body_event).map(str::to_string);
 
@@ -205,6 +261,7 @@ pub fn parse(body: &[u8], event_header: Option<&str>) -> Result<Delivery, ParseE
         problem: "not a Kapso or Meta webhook: expected `message`, `conversation`, `data` (batch) or \
                   `object`/`entry` (Meta) at the top level"
             .into(),
+        over_limit: false,
     })
 }
 
@@ -372,6 +429,8 @@ fn read_v2_message(
         provider_timestamp: parts.timestamp,
         status,
         status_error: parts.error,
+        shared_contacts: parts.shared_contacts,
+        notices: parts.notices,
     })
 }
 
@@ -386,6 +445,8 @@ struct MessageParts {
     voice: bool,
     status: Option<DeliveryStatus>,
     error: Option<String>,
+    shared_contacts: Vec<SharedContact>,
+    notices: Vec<ErrorNotice>,
 }
 
 fn read_message_object(message: &Map<String, Value>, at: &At) -> Result<MessageParts, ParseError> {
@@ -395,64 +456,55 @@ fn read_message_object(message: &Map<String, Value>, at: &At) -> Result<MessageP
     }
     let message_type = opt_str(message, "type", at)?.unwrap_or("unknown").to_string();
     let timestamp = opt_timestamp(message, "timestamp", at)?;
-    let reply_to = match opt_object(message, "context", at)? {
-        Some(context) => opt_str(context, "id", &at.key("context"))?.map(str::to_string),
-        None => None,
-    };
+    // Everything below only decorates the message, and its shape varies between
+    // producers and over time: read leniently, so an unexpected shape or an unknown
+    // type is stored with a readable placeholder instead of refusing the delivery.
+    let reply_to = message.get("context").and_then(|c| c.get("id")).and_then(Value::as_str).map(str::to_string);
+    let typed = message.get(&message_type).unwrap_or(&Value::Null);
+    let text = |key: &str| typed.get(key).and_then(Value::as_str).map(str::trim).filter(|t| !t.is_empty());
     let mut voice = false;
-    let content = {
-        let typed_at = at.key(&message_type);
-        match opt_object(message, &message_type, at)? {
-            None => match (message_type.as_str(), message.get(&message_type)) {
-                // `contacts` is an array, not an object.
-                ("contacts", Some(Value::Array(cards))) => cards
-                    .first()
-                    .and_then(|card| card.get("name"))
-                    .and_then(|name| name.get("formatted_name"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                _ => None,
-            },
-            Some(typed) => match message_type.as_str() {
-                "text" => opt_str(typed, "body", &typed_at)?.map(str::to_string),
-                "image" | "video" | "sticker" => opt_str(typed, "caption", &typed_at)?.map(str::to_string),
-                "document" => {
-                    opt_str(typed, "caption", &typed_at)?.or(opt_str(typed, "filename", &typed_at)?).map(str::to_string)
-                }
-                "audio" => {
-                    voice = typed.get("voice").and_then(Value::as_bool).unwrap_or(false);
-                    None
-                }
-                "location" => {
-                    let name = opt_str(typed, "name", &typed_at)?;
-                    let address = opt_str(typed, "address", &typed_at)?;
-                    match (name, address) {
-                        (Some(n), Some(a)) => Some(format!("{n}, {a}")),
-                        (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
-                        (None, None) => match (typed.get("latitude"), typed.get("longitude")) {
-                            (Some(lat), Some(lon)) if lat.is_number() && lon.is_number() => {
-                                Some(format!("{lat}, {lon}"))
-                            }
-                            _ => None,
-                        },
-                    }
-                }
-                "interactive" => ["button_reply", "list_reply", "nfm_reply"]
-                    .iter()
-                    .find_map(|kind| typed.get(*kind))
-                    .and_then(|reply| reply.get("title").or(reply.get("body")))
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                "button" => opt_str(typed, "text", &typed_at)?.map(str::to_string),
-                "reaction" => opt_str(typed, "emoji", &typed_at)?.map(str::to_string),
-                "system" => opt_str(typed, "body", &typed_at)?.map(str::to_string),
-                "order" => {
-                    typed.get("product_items").and_then(Value::as_array).map(|items| format!("{} item(s)", items.len()))
-                }
-                _ => None,
-            },
+    let mut shared_contacts = Vec::new();
+    let content = match message_type.as_str() {
+        "text" => text("body").map(str::to_string),
+        "image" | "video" | "sticker" => text("caption").map(str::to_string),
+        "document" => text("caption").or(text("filename")).map(str::to_string),
+        "audio" => {
+            voice = typed.get("voice").and_then(Value::as_bool).unwrap_or(false);
+            None
         }
+        "location" => match (text("name"), text("address")) {
+            (Some(n), Some(a)) => Some(format!("{n}, {a}")),
+            (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
+            (None, None) => match (typed.get("latitude"), typed.get("longitude")) {
+                (Some(lat), Some(lon)) if lat.is_number() && lon.is_number() => Some(format!("{lat}, {lon}")),
+                _ => None,
+            },
+        },
+        "contacts" => {
+            shared_contacts = crate::server::contact_cards::read_cards(typed);
+            crate::server::contact_cards::summary(&shared_contacts)
+        }
+        "interactive" => ["button_reply", "list_reply", "nfm_reply"]
+            .iter()
+            .find_map(|kind| typed.get(*kind))
+            .and_then(|reply| reply.get("title").or(reply.get("body")))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        "button" => text("text").or(text("payload")).map(str::to_string),
+        "reaction" => text("emoji").map(str::to_string),
+        "system" => text("body").map(str::to_string),
+        "order" => {
+            let count = typed.get("product_items").and_then(Value::as_array).map(Vec::len);
+            match (count, text("text")) {
+                (Some(n), Some(note)) => Some(format!("{n} item(s): {note}")),
+                (Some(n), None) => Some(format!("{n} item(s)")),
+                (None, note) => note.map(str::to_string),
+            }
+        }
+        "unsupported" => text("type").map(|kind| format!("({kind})")),
+        _ => None,
     };
+    let notices = super::health::read_notices(message.get("errors"));
     let error = message.get("errors").and_then(Value::as_array).and_then(|errors| errors.first()).and_then(error_text);
     Ok(MessageParts {
         wamid,
@@ -464,6 +516,8 @@ fn read_message_object(message: &Map<String, Value>, at: &At) -> Result<MessageP
         voice,
         status: None,
         error,
+        shared_contacts,
+        notices,
     })
 }
 
@@ -491,6 +545,7 @@ fn parse_meta(object: &Map<String, Value>, root: &At) -> Result<Vec<Item>, Parse
                 Some(meta) => opt_id(meta, "phone_number_id", &value_at.key("metadata"))?,
                 None => None,
             };
+            let before = items.len();
             if field != "messages" {
                 items.push(Item {
                     phone_number_id,
@@ -531,6 +586,8 @@ fn parse_meta(object: &Map<String, Value>, root: &At) -> Result<Vec<Item>, Parse
                             provider_timestamp: parts.timestamp,
                             status: None,
                             status_error: None,
+                            shared_contacts: parts.shared_contacts,
+                            notices: parts.notices,
                         }),
                     });
                 }
@@ -551,11 +608,23 @@ fn parse_meta(object: &Map<String, Value>, root: &At) -> Result<Vec<Item>, Parse
                                 .and_then(Value::as_array)
                                 .and_then(|errors| errors.first())
                                 .and_then(error_text),
+                            notices: super::health::read_notices(status.get("errors")),
                         }),
                         None => Event::Ignored { reason: format!("status `{name}` is not tracked") },
                     };
                     items.push(Item { phone_number_id: phone_number_id.clone(), event });
                 }
+            }
+            // A change may hold only `errors` (a problem with the number or the account).
+            for notice in super::health::read_notices(value.get("errors")) {
+                items.push(Item { phone_number_id: phone_number_id.clone(), event: Event::ErrorNotice(notice) });
+            }
+            if items.len() == before {
+                // Routable but empty (or only fields leadline does not use): acknowledge it.
+                items.push(Item {
+                    phone_number_id,
+                    event: Event::Ignored { reason: "the change holds no messages, statuses or errors".into() },
+                });
             }
         }
     }
@@ -604,10 +673,11 @@ pub fn media_label(message_type: &str, voice: bool) -> Option<&'static str> {
         "document" => Some("[Document]"),
         "sticker" => Some("[Sticker]"),
         "location" => Some("[Location]"),
-        "contacts" => Some("[Contact]"),
+        "contacts" => Some("Shared contact:"),
         "reaction" => Some("[Reaction]"),
         "order" => Some("[Order]"),
         "system" => Some("[System]"),
+        "unsupported" => Some("[Unsupported message]"),
         _ => Some("[Message]"),
     }
 }
@@ -623,6 +693,10 @@ pub fn preview(message_type: &str, content: Option<&str>, voice: bool) -> String
         (None, Some(content)) => content,
         (None, None) => String::new(),
     };
+    if text.is_empty() {
+        // Never an empty line in the inbox: a message without readable text says so.
+        return "[Message]".into();
+    }
     truncate_chars(&text, PREVIEW_CHARS)
 }
 
@@ -692,7 +766,7 @@ impl<'a> At<'a> {
     }
 
     fn problem(&self, problem: impl Into<String>) -> ParseError {
-        ParseError { path: self.render(), problem: problem.into() }
+        ParseError { path: self.render(), problem: problem.into(), over_limit: false }
     }
 
     fn missing(&self) -> ParseError {
@@ -871,6 +945,69 @@ mod tests {
         let p = preview("text", Some(&long), false);
         assert_eq!(p.chars().count(), PREVIEW_CHARS);
         assert!(p.ends_with('…'));
+    }
+
+    fn corpus(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tests/fixtures/corpus").join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn shared_contact_cards_are_read_not_refused() {
+        let d = parse(&corpus("meta-contacts.json"), None).unwrap();
+        let m = only_message(&d);
+        assert_eq!(m.message_type, "contacts");
+        assert_eq!(m.preview, "Shared contact: Ani Wijaya, +62 812-3456-7801 + 1 more");
+        assert_eq!(m.shared_contacts.len(), 2);
+        assert_eq!(m.shared_contacts[0].phones[0].wa_id.as_deref(), Some("6281234567801"));
+        assert_eq!(m.customer.phone.as_deref(), Some("16505551234"), "the sender, not the shared contact");
+    }
+
+    #[test]
+    fn an_errors_only_change_is_routed() {
+        let d = parse(&corpus("meta-errors-only.json"), None).unwrap();
+        match &d.items[..] {
+            [Item { phone_number_id: Some(id), event: Event::ErrorNotice(notice) }] => {
+                assert_eq!(id, "123456789012345");
+                assert_eq!((notice.code, notice.title.as_str()), (Some(130429), "Rate limit hit"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = parse(&corpus("meta-status-failed.json"), None).unwrap();
+        let Event::Status(status) = &d.items[0].event else { panic!() };
+        assert_eq!(status.notices[0].code, Some(131047));
+        // A change with nothing leadline uses is still acknowledged for its number.
+        let empty = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"1"}}}]}]}"#;
+        assert!(matches!(&parse(empty, None).unwrap().items[..], [Item { event: Event::Ignored { .. }, .. }]));
+    }
+
+    #[test]
+    fn unknown_types_and_odd_shapes_get_placeholders() {
+        for (typed, expected) in [
+            (r#""type": "poll_vote", "poll_vote": {"x": 1}"#, "[Message]"),
+            (r#""type": "image", "image": "not an object""#, "[Image]"),
+            (r#""type": "text", "text": {"body": 42}"#, "[Message]"),
+            (r#""type": "location", "location": [1, 2]"#, "[Location]"),
+            (r#""type": "contacts", "contacts": {"name": "not an array"}"#, "Shared contact:"),
+            (r#""type": "unsupported", "unsupported": {"type": "poll_update"}"#, "[Unsupported message] (poll_update)"),
+        ] {
+            let body = format!(r#"{{"message": {{"id": "w1", {typed}, "context": "odd"}}, "phone_number_id": "1"}}"#);
+            let d =
+                parse(body.as_bytes(), Some("whatsapp.message.received")).unwrap_or_else(|e| panic!("{typed}: {e}"));
+            assert_eq!(only_message(&d).preview, expected, "{typed}");
+        }
+    }
+
+    #[test]
+    fn the_item_cap_is_checked_before_reading() {
+        let batch = |n: usize| {
+            let items: Vec<String> = (0..n).map(|i| format!(r#"{{"message":{{"id":"w{i}"}}}}"#)).collect();
+            format!(r#"{{"batch": true, "data": [{}]}}"#, items.join(","))
+        };
+        assert_eq!(parse(batch(MAX_ITEMS_PER_DELIVERY).as_bytes(), None).unwrap().items.len(), MAX_ITEMS_PER_DELIVERY);
+        let err = parse(batch(MAX_ITEMS_PER_DELIVERY + 1).as_bytes(), None).unwrap_err();
+        assert!(err.over_limit);
+        assert!(err.to_string().contains("MAX_ITEMS_PER_DELIVERY"), "{err}");
     }
 
     mod properties {
