@@ -134,9 +134,9 @@ test('owners see error notices and refused deliveries in Settings', async ({ pag
   // Someone posts with the wrong secret.
   await expect(deliver(server, { message: { id: 'wamid.FORGED' }, phone_number_id: PHONE_NUMBER_ID }, 'whatsapp.message.received', 'wrong')).rejects.toThrow(/401/);
 
+  await signIn(page);
   for (const size of [{ name: 'phone', width: 390, height: 844 }, { name: 'desktop', width: 1280, height: 860 }]) {
     await page.setViewportSize({ width: size.width, height: size.height });
-    await signIn(page);
     await page.goto(`${server.baseUrl}/settings`);
     await hydrated(page);
     const panel = page.getByTestId('webhook-health');
