@@ -25,7 +25,7 @@ pub fn ContactCards(message_id: String, cards: Vec<ContactCardView>) -> impl Int
                 let message_id = message_id.clone();
                 view! {
                     <li class="contact-card" data-testid="contact-card">
-                        <p class="contact-name"><span aria-hidden="true">"👤 "</span>{name.clone()}</p>
+                        <p class="contact-name">{name.clone()}</p>
                         {card.org.clone().map(|org| view! { <p class="contact-org muted">{org}</p> })}
                         <ul class="contact-phones" role="list">
                             {card.phones.into_iter().map(|phone| {

@@ -51,7 +51,7 @@ fn HealthTable(lines: Vec<HealthLine>, now: i64) -> impl IntoView {
                         view! {
                             <tr class=format!("health-{}", line.kind)>
                                 <td>{kind}</td>
-                                <td><code>{line.code.clone()}</code>" "{(line.title != line.code).then(|| line.title.clone())}</td>
+                                <td><code>{line.code.clone()}</code>" "{(!line.code.contains(&line.title)).then(|| line.title.clone())}</td>
                                 <td class="num">{line.count}</td>
                                 <td><time datetime=line.last_seen_iso.clone() title=line.last_seen_local.clone()>
                                     {move || relative_time(ms, live::now_or(now))}
