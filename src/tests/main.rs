@@ -8,5 +8,8 @@ mod access;
 mod api;
 mod cli;
 mod fuzz;
+mod invitations;
+mod lifecycle;
 mod pages;
+mod security;
 mod webhook;
