@@ -103,13 +103,18 @@ test('an invited colleague joins with their own password, then joins a second wo
   await expect(desk.getByLabel('Workspace').locator('option:checked')).toHaveText('Toko Lain');
 
   // Her phone (still signed in to Toko Maju) shows the switcher too, at 390 px.
-  await phone.reload();
+  await phone.goto(`${server.baseUrl}/leads`);
   await expect(phone.getByLabel('Workspace')).toBeVisible();
   await phone.screenshot({ path: path.join(artifacts, 'two-workspaces-390.png'), fullPage: false });
 
   // Both links worked once.
   await desk.goto(first);
   await expect(desk.getByRole('alert')).toContainText('has been used');
+
+  // Close the pages (their live streams), so the server can shut down promptly.
+  for (const page of [owner, phone, otherOwner, desk]) {
+    await page.context().close();
+  }
 });
 
 test.describe('without JavaScript', () => {
