@@ -35,7 +35,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-function cli(databaseUrl: string, args: string[], input?: string): any {
+export function cli(databaseUrl: string, args: string[], input?: string): any {
   const out = execFileSync(bin, args, {
     env: { ...process.env, DATABASE_URL: databaseUrl, RUST_LOG: 'warn' },
     input,

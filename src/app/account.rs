@@ -20,6 +20,13 @@ pub fn SignInPage() -> impl IntoView {
             _ => strings.sign_in_invalid,
         })
     };
+    let notice = move || {
+        url.read().get("notice").and_then(|code| match code.as_str() {
+            "signed_out_everywhere" => Some(strings.signed_out_everywhere),
+            "password_reset" => Some(strings.password_reset_done),
+            _ => None,
+        })
+    };
     let email = move || url.read().get("email").unwrap_or_default();
     let next = move || url.read().get("next").unwrap_or_default();
     view! {
@@ -34,6 +41,7 @@ pub fn SignInPage() -> impl IntoView {
             <form class="auth-card" method="post" action="/login">
                 <div class="brand big"><span class="brand-mark" aria-hidden="true">"L"</span>{strings.app_name}</div>
                 <h1>{strings.sign_in_title}</h1>
+                {move || notice().map(|message| view! { <p class="notice" role="status">{message}</p> })}
                 {move || error().map(|message| view! { <p class="alert" role="alert">{message}</p> })}
                 <input type="hidden" name="next" value=next/>
                 <label for="email">{strings.email}</label>
@@ -41,6 +49,7 @@ pub fn SignInPage() -> impl IntoView {
                 <label for="password">{strings.password}</label>
                 <input id="password" name="password" type="password" autocomplete="current-password" required/>
                 <button type="submit" class="button primary wide">{strings.sign_in}</button>
+                <p class="hint">{strings.forgot_password}</p>
             </form>
         </main>
     }

@@ -308,6 +308,39 @@ pub struct SettingsView {
     pub members: Vec<MemberView>,
     /// Secrets a plain form post (no JavaScript) just rotated, shown once.
     pub revealed: Option<RevealedSecrets>,
+    /// Invitations not yet accepted (owners and admins see them).
+    pub invitations: Vec<PendingInvitation>,
+    /// The link a plain form post (no JavaScript) just created, shown once.
+    pub issued_invitation: Option<IssuedInvitation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingInvitation {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Option<String>,
+    pub expires_local: String,
+}
+
+/// A new invitation's one-time link, shown once to the person who made it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IssuedInvitation {
+    pub email: String,
+    pub role: Role,
+    pub url: String,
+    pub expires_local: String,
+}
+
+/// What an invitation link shows before it is accepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub workspace_name: String,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Option<String>,
+    /// open, accepted, revoked or expired.
+    pub status: String,
 }
 
 /// Secrets shown once, right after they are made.
@@ -372,17 +405,12 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
 
 #[server(endpoint = "settings")]
 pub async fn workspace_settings() -> Result<SettingsView, UiError> {
-    crate::server::web::settings().await
-}
-
-#[server(endpoint = "settings/add-member")]
-pub async fn add_member(email: String, role: String, password: String) -> Result<(), UiError> {
-    crate::server::web::add_member(email, role, password).await
+    crate::server::team::settings().await
 }
 
 #[server(endpoint = "settings/remove-member")]
 pub async fn remove_member(user_id: String) -> Result<(), UiError> {
-    crate::server::web::remove_member(user_id).await
+    crate::server::team::remove_member(user_id).await
 }
 
 /// `which`: webhook_secret, verify_token or api_token.
@@ -480,4 +508,36 @@ pub struct WebhookHealthView {
 #[server(endpoint = "settings/webhook-health")]
 pub async fn webhook_health() -> Result<WebhookHealthView, UiError> {
     crate::server::delivery_web::webhook_health().await
+}
+
+// ---- Invitations and roles (issue 9) ----
+
+/// Invites `email` with `role`; the answer (a one-time link) is the same whether or not
+/// the email has an account.
+#[server(endpoint = "settings/invite")]
+pub async fn invite_member(email: String, role: String) -> Result<IssuedInvitation, UiError> {
+    crate::server::team::invite(email, role).await
+}
+
+#[server(endpoint = "settings/revoke-invitation")]
+pub async fn revoke_invitation(id: String) -> Result<(), UiError> {
+    crate::server::team::revoke_invitation(id).await
+}
+
+/// Changes a member's role; a workspace always keeps an owner.
+#[server(endpoint = "settings/role")]
+pub async fn change_member_role(user_id: String, role: String) -> Result<(), UiError> {
+    crate::server::team::change_role(user_id, role).await
+}
+
+/// What an invitation link is for (no session needed: the link is the credential).
+#[server(endpoint = "invite/show")]
+pub async fn show_invitation(token: String) -> Result<InvitationView, UiError> {
+    crate::server::team::show_invitation(token).await
+}
+
+/// The email a password-reset link is for, if the link still works.
+#[server(endpoint = "password-reset/check")]
+pub async fn check_password_reset(token: String) -> Result<Option<String>, UiError> {
+    crate::server::team::check_password_reset(token).await
 }

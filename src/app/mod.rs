@@ -9,8 +9,10 @@ pub mod i18n;
 pub mod inbox;
 pub mod leads;
 pub mod live;
+pub mod password;
 pub mod settings;
 pub mod webhook_health;
+pub mod team;
 
 use api::{get_me, Me, UiError};
 use i18n::t;
@@ -70,6 +72,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=account::SignInPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=account::SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite") view=team::InvitePage ssr=SsrMode::Async/>
+                <Route path=path!("/reset-password") view=password::ResetPasswordPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=SignedInLayout ssr=SsrMode::Async>
                     <Route path=path!("/") view=|| view! { <GoTo path="/leads".to_string()/> }/>
                     <Route path=path!("/leads") view=leads::LeadsPage/>
@@ -78,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/inbox/:conversation") view=inbox::InboxPage/>
                     <Route path=path!("/settings") view=settings::SettingsPage/>
                     <Route path=path!("/setup/done") view=account::SetupDonePage/>
+                    <Route path=path!("/account") view=password::AccountPage/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -161,7 +166,8 @@ fn NavBar(me: Me) -> impl IntoView {
                     Some(form) => form.into_any(),
                     None => view! { <span class="workspace-name">{me.workspace.name.clone()}</span> }.into_any(),
                 }}
-                <span class="me" title=me.email.clone()>{me.email.clone()}</span>
+                <a class="me" href="/account" title=format!("{} ({})", strings.account_nav, me.email)>{me.email.clone()}</a>
+                <a class="account-link" href="/account">{strings.account_nav}</a>
                 <form method="post" action="/logout">
                     <button type="submit" class="link-button">{strings.sign_out}</button>
                 </form>

@@ -1,11 +1,14 @@
 //! Settings (`/settings`): the workspace's Kapso connection, its secrets (owners rotate
-//! them; a new value is shown once) and its members (owners and admins manage them).
+//! them; a new value is shown once) and its members (owners and admins invite people,
+//! change roles and remove members; see `team.rs` for the invitations).
 
 use super::account::SecretList;
 use super::api::{
-    workspace_settings, AddMember, MemberView, RemoveMember, RevealedSecrets, RotateSecret, SettingsView,
+    workspace_settings, ChangeMemberRole, InviteMember, MemberView, RemoveMember, RevealedSecrets, RevokeInvitation,
+    RotateSecret, SettingsView,
 };
 use super::i18n::{role_label, t};
+use super::team::{InviteForm, PendingInvitations};
 use super::ErrorNotice;
 use crate::model::Role;
 use leptos::prelude::*;
@@ -13,16 +16,30 @@ use leptos_meta::Title;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let add = ServerAction::<AddMember>::new();
-    let remove = ServerAction::<RemoveMember>::new();
-    let settings = Resource::new(move || (add.version().get(), remove.version().get()), |_| workspace_settings());
+    let actions = TeamActions {
+        invite: ServerAction::<InviteMember>::new(),
+        remove: ServerAction::<RemoveMember>::new(),
+        revoke: ServerAction::<RevokeInvitation>::new(),
+        role: ServerAction::<ChangeMemberRole>::new(),
+    };
+    let settings = Resource::new(
+        move || {
+            (
+                actions.invite.version().get(),
+                actions.remove.version().get(),
+                actions.revoke.version().get(),
+                actions.role.version().get(),
+            )
+        },
+        |_| workspace_settings(),
+    );
     view! {
         <Title text=t().settings_title/>
         <div class="page-header"><h1>{t().settings_title}</h1></div>
         <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
-                    Ok(view) => view! { <SettingsBody view add remove/> }.into_any(),
+                    Ok(view) => view! { <SettingsBody view actions/> }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
@@ -30,9 +47,19 @@ pub fn SettingsPage() -> impl IntoView {
     }
 }
 
+/// The forms of the members section, shared so that any of them refreshes the page.
+#[derive(Clone, Copy)]
+pub struct TeamActions {
+    pub invite: ServerAction<InviteMember>,
+    pub remove: ServerAction<RemoveMember>,
+    pub revoke: ServerAction<RevokeInvitation>,
+    pub role: ServerAction<ChangeMemberRole>,
+}
+
 #[component]
-fn SettingsBody(view: SettingsView, add: ServerAction<AddMember>, remove: ServerAction<RemoveMember>) -> impl IntoView {
+fn SettingsBody(view: SettingsView, actions: TeamActions) -> impl IntoView {
     let strings = t();
+    let TeamActions { remove, role, .. } = actions;
     let workspace = view.workspace.clone();
     let my_role = view.my_role;
     view! {
@@ -60,28 +87,61 @@ fn SettingsBody(view: SettingsView, add: ServerAction<AddMember>, remove: Server
         {my_role.can_manage_secrets().then(|| view! { <super::webhook_health::WebhookHealth/> })}
         <section class="card" aria-labelledby="members-title">
             <h2 id="members-title">{strings.members_section}</h2>
-            <table class="members">
-                <thead><tr><th scope="col">{strings.email}</th><th scope="col">{strings.role}</th><th scope="col">{strings.joined}</th><th scope="col"><span class="visually-hidden">{strings.remove}</span></th></tr></thead>
-                <tbody>
-                    {view.members.into_iter().map(|member| view! { <MemberRow member my_role remove/> }).collect_view()}
-                </tbody>
-            </table>
-            {move || match remove.value().get() {
+            <div class="table-scroll">
+                <table class="members">
+                    <thead><tr><th scope="col">{strings.email}</th><th scope="col">{strings.role}</th><th scope="col">{strings.joined}</th><th scope="col"><span class="visually-hidden">{strings.remove}</span></th></tr></thead>
+                    <tbody>
+                        {view.members.into_iter().map(|member| view! { <MemberRow member my_role remove role/> }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            {move || match remove.value().get().or_else(|| role.value().get()) {
                 Some(Err(error)) => Some(view! { <p class="alert" role="alert">{error.to_string()}</p> }),
                 _ => None,
             }}
-            {my_role.can_manage_members().then(|| view! { <AddMemberForm add my_role/> })}
+            {my_role.can_manage_members().then(|| view! {
+                <PendingInvitations invitations=view.invitations.clone() my_role revoke=actions.revoke/>
+                <InviteForm invite=actions.invite my_role issued=view.issued_invitation.clone()/>
+            })}
         </section>
     }
 }
 
 #[component]
-fn MemberRow(member: MemberView, my_role: Role, remove: ServerAction<RemoveMember>) -> impl IntoView {
-    let can_remove = my_role.can_manage_members() && my_role.can_assign(member.role) && !member.is_me;
+fn MemberRow(
+    member: MemberView,
+    my_role: Role,
+    remove: ServerAction<RemoveMember>,
+    role: ServerAction<ChangeMemberRole>,
+) -> impl IntoView {
+    let manageable = my_role.can_manage_members() && my_role.can_assign(member.role);
+    let can_remove = manageable && !member.is_me;
+    let select_id = format!("role-{}", member.user_id);
+    let select_label = format!("{} {}", t().role, member.email);
+    let (role_user_id, current_role) = (member.user_id.clone(), member.role);
     view! {
         <tr>
-            <td>{member.email.clone()}{member.is_me.then_some(" (you)")}</td>
-            <td>{role_label(member.role)}</td>
+            <td class="member-email">{member.email.clone()}{member.is_me.then_some(" (you)")}</td>
+            <td>
+                {if manageable {
+                    view! {
+                        <ActionForm action=role attr:class="role-form">
+                            <input type="hidden" name="user_id" value=role_user_id/>
+                            <label for=select_id.clone() class="visually-hidden">{select_label}</label>
+                            <select id=select_id name="role">
+                                {Role::ALL
+                                    .into_iter()
+                                    .filter(|r| my_role.can_assign(*r))
+                                    .map(|r| view! { <option value=r.as_str() selected=r == current_role>{role_label(r)}</option> })
+                                    .collect_view()}
+                            </select>
+                            <button type="submit" class="link-button">{t().change_role}</button>
+                        </ActionForm>
+                    }.into_any()
+                } else {
+                    view! { <span>{role_label(member.role)}</span> }.into_any()
+                }}
+            </td>
             <td>{member.joined_local.clone()}</td>
             <td>
                 {can_remove.then(|| view! {
@@ -94,41 +154,6 @@ fn MemberRow(member: MemberView, my_role: Role, remove: ServerAction<RemoveMembe
                 })}
             </td>
         </tr>
-    }
-}
-
-#[component]
-fn AddMemberForm(add: ServerAction<AddMember>, my_role: Role) -> impl IntoView {
-    let strings = t();
-    view! {
-        <h3>{strings.add_member}</h3>
-        <p class="hint">{strings.add_member_intro}</p>
-        <ActionForm action=add attr:class="inline-form">
-            <div class="field grow">
-                <label for="member-email">{strings.email}</label>
-                <input id="member-email" name="email" type="email" required/>
-            </div>
-            <div class="field">
-                <label for="member-role">{strings.role}</label>
-                <select id="member-role" name="role">
-                    {Role::ALL
-                        .into_iter()
-                        .filter(|role| my_role.can_assign(*role))
-                        .map(|role| view! { <option value=role.as_str() selected=role == Role::Agent>{role_label(role)}</option> })
-                        .collect_view()}
-                </select>
-            </div>
-            <div class="field">
-                <label for="member-password">{strings.initial_password}</label>
-                <input id="member-password" name="password" type="password" autocomplete="new-password"/>
-            </div>
-            <button type="submit" class="button primary">{strings.add_member}</button>
-        </ActionForm>
-        {move || match add.value().get() {
-            Some(Ok(())) => view! { <p class="notice" role="status">{t().member_added}</p> }.into_any(),
-            Some(Err(error)) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
-            None => ().into_any(),
-        }}
     }
 }
 

@@ -130,20 +130,24 @@ pub async fn create_user(db: &Db, email: &str, password: &str) -> AppResult<User
     }
 }
 
-/// Gives a user a role in a workspace (or changes it).
+/// Gives a user a role in a workspace, or changes it (never taking away the last owner).
 pub async fn set_membership(db: &Db, workspace_id: &WorkspaceId, user_id: &UserId, role: Role) -> AppResult<()> {
-    let now = now_ms();
-    sqlx::query(
+    let added = sqlx::query(
         "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
+         ON CONFLICT (workspace_id, user_id) DO NOTHING",
     )
     .bind(workspace_id.as_str())
     .bind(user_id.as_str())
     .bind(role.as_str())
-    .bind(now)
+    .bind(now_ms())
     .execute(&db.pool)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    if added == 1 {
+        Ok(())
+    } else {
+        change_role(db, workspace_id, user_id, role).await
+    }
 }
 
 pub async fn role_in(db: &Db, workspace_id: &WorkspaceId, user_id: &UserId) -> AppResult<Option<Role>> {
@@ -206,40 +210,77 @@ pub async fn members(db: &Db, workspace_id: &WorkspaceId) -> AppResult<Vec<Membe
     Ok(out)
 }
 
-/// Removes a member and signs them out of this workspace; the last owner stays.
+/// What refusing to leave a workspace without an owner says.
+pub const LAST_OWNER: &str =
+    "a workspace needs at least one owner: make someone else an owner first, then change or remove this one";
+
+/// Serialises membership changes of one workspace, so that "is there another owner?"
+/// and the change are one step. PostgreSQL locks the workspace's row until the
+/// transaction ends; SQLite runs one write statement at a time and each change below is
+/// a single conditional statement.
+async fn lock_workspace(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    db: &Db,
+    workspace_id: &WorkspaceId,
+) -> AppResult<()> {
+    if db.engine == crate::server::db::Engine::Postgres {
+        sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(workspace_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The condition "this membership is not the workspace's last owner".
+const NOT_THE_LAST_OWNER: &str =
+    "(role <> 'owner' OR (SELECT COUNT(*) FROM memberships o      WHERE o.workspace_id = $1 AND o.role = 'owner') > 1)";
+
+/// Changes a member's role; refused (422, [`LAST_OWNER`]) when it would leave the
+/// workspace without an owner.
+pub async fn change_role(db: &Db, workspace_id: &WorkspaceId, user_id: &UserId, role: Role) -> AppResult<()> {
+    let mut tx = db.pool.begin().await?;
+    lock_workspace(&mut tx, db, workspace_id).await?;
+    let changed = sqlx::query(&format!(
+        "UPDATE memberships SET role = $3 WHERE workspace_id = $1 AND user_id = $2          AND ($3 = 'owner' OR {NOT_THE_LAST_OWNER})"
+    ))
+    .bind(workspace_id.as_str())
+    .bind(user_id.as_str())
+    .bind(role.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    if changed == 1 {
+        return Ok(());
+    }
+    match role_in(db, workspace_id, user_id).await? {
+        Some(_) => Err(AppError::Unprocessable(LAST_OWNER.into())),
+        None => Err(AppError::not_found("member")),
+    }
+}
+
+/// Removes a member from a workspace; refused (422, [`LAST_OWNER`]) for its last
+/// owner. The caller ends their sessions there (`auth::end_sessions`).
 pub async fn remove_member(db: &Db, workspace_id: &WorkspaceId, user_id: &UserId) -> AppResult<()> {
     let mut tx = db.pool.begin().await?;
-    let role: Option<String> = sqlx::query("SELECT role FROM memberships WHERE workspace_id = $1 AND user_id = $2")
-        .bind(workspace_id.as_str())
-        .bind(user_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get("role"))
-        .transpose()?;
-    let Some(role) = role else { return Err(AppError::not_found("member")) };
-    if role == Role::Owner.as_str() {
-        let owners: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE workspace_id = $1 AND role = 'owner'")
-                .bind(workspace_id.as_str())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
-        if owners <= 1 {
-            return Err(AppError::Unprocessable("a workspace keeps at least one owner".into()));
-        }
-    }
-    sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
-        .bind(workspace_id.as_str())
-        .bind(user_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE workspace_id = $1 AND user_id = $2")
-        .bind(workspace_id.as_str())
-        .bind(user_id.as_str())
-        .execute(&mut *tx)
-        .await?;
+    lock_workspace(&mut tx, db, workspace_id).await?;
+    let removed = sqlx::query(&format!(
+        "DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2 AND {NOT_THE_LAST_OWNER}"
+    ))
+    .bind(workspace_id.as_str())
+    .bind(user_id.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     tx.commit().await?;
-    Ok(())
+    if removed == 1 {
+        return Ok(());
+    }
+    match role_in(db, workspace_id, user_id).await? {
+        Some(_) => Err(AppError::Unprocessable(LAST_OWNER.into())),
+        None => Err(AppError::not_found("member")),
+    }
 }
 
 /// A fresh one-time setup token (only its digest is stored). Only issued while nobody

@@ -6,6 +6,10 @@
 //!   session ends when idle for [`IDLE_TIMEOUT`] or [`ABSOLUTE_TIMEOUT`] after sign-in.
 //!   Signing in always makes a new session (a planted cookie is never promoted).
 //! - The webhook: its signature only (see `webhook/`).
+//!
+//! Every path that ends someone's sessions (sign-out, sign out everywhere, a password
+//! change or reset, removal from a workspace) goes through [`end_sessions`], so whatever
+//! else must stop with a session (live streams) has one place to hook into.
 
 use crate::model::Role;
 use crate::server::{
@@ -18,7 +22,7 @@ use crate::server::{
     workspaces::{self, Workspace},
 };
 use axum::{
-    extract::{ConnectInfo, Form, FromRequestParts, State},
+    extract::{Form, FromRequestParts, State},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::post,
@@ -26,23 +30,21 @@ use axum::{
 };
 use serde::Deserialize;
 use sqlx::Row;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 pub const SESSION_COOKIE: &str = "leadline_session";
+/// The cookie's name when `PUBLIC_URL` is https: browsers only accept a `__Host-` cookie
+/// that is Secure, for Path=/ and without a Domain, so no subdomain can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-leadline_session";
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3 * 24 * 3600);
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 /// `last_seen_at` is refreshed at most this often, not on every request.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-/// Sign-in failures allowed per account and per client address in [`FAILURE_WINDOW`].
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/login", post(sign_in))
         .route("/logout", post(sign_out))
+        .route("/logout/everywhere", post(sign_out_everywhere))
         .route("/workspace", post(switch_workspace))
 }
 
@@ -93,7 +95,7 @@ impl Member {
     }
 }
 
-fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -107,7 +109,7 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// The member a request's session cookie belongs to, if the session is live and its
 /// workspace membership still exists.
 pub async fn member_from_headers(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Member>> {
-    let Some(token) = cookie_value(headers, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
+    let Some(token) = session_token(state, headers) else {
         return Ok(None);
     };
     let digest = secrets::sha256_hex(token);
@@ -184,173 +186,152 @@ pub async fn start_session(state: &AppState, user_id: &UserId, workspace_id: &Wo
     Ok(token)
 }
 
-async fn end_session(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
-    if let Some(token) = cookie_value(headers, SESSION_COOKIE) {
-        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
-            .bind(secrets::sha256_hex(token))
-            .execute(&state.db.pool)
-            .await?;
+/// The session token the browser presented, under this deployment's cookie name.
+pub fn session_token<'h>(state: &AppState, headers: &'h HeaderMap) -> Option<&'h str> {
+    cookie_value(headers, cookie_name(state)).filter(|t| !t.is_empty())
+}
+
+/// Which of a person's sessions [`end_sessions`] ends.
+#[derive(Clone, Copy)]
+pub enum EndSessions<'a> {
+    /// The one this browser holds (sign-out); its token.
+    This(&'a str),
+    /// Every session but this browser's (a password change keeps you signed in here).
+    AllBut(&'a str),
+    /// Every session of the person (sign out everywhere, a password reset).
+    All,
+    /// The sessions working in one workspace (removal from it).
+    InWorkspace(&'a WorkspaceId),
+}
+
+/// Ends sessions of `user_id`: the one place every "sign this person out" path goes
+/// through (hook here anything that must stop with a session, like live streams).
+/// Returns how many sessions ended.
+pub async fn end_sessions(state: &AppState, user_id: &UserId, which: EndSessions<'_>) -> AppResult<u64> {
+    let (sql, other, label) = match which {
+        EndSessions::This(token) => {
+            ("DELETE FROM sessions WHERE user_id = $1 AND token_sha256 = $2", secrets::sha256_hex(token), "this")
+        }
+        EndSessions::AllBut(token) => (
+            "DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> $2",
+            secrets::sha256_hex(token),
+            "all but this",
+        ),
+        EndSessions::All => ("DELETE FROM sessions WHERE user_id = $1 AND $2 = ''", String::new(), "all"),
+        EndSessions::InWorkspace(workspace) => {
+            ("DELETE FROM sessions WHERE user_id = $1 AND workspace_id = $2", workspace.to_string(), "workspace")
+        }
+    };
+    let ended = sqlx::query(sql).bind(user_id.as_str()).bind(other).execute(&state.db.pool).await?.rows_affected();
+    tracing::info!(user = %user_id, which = label, ended, "sessions ended");
+    Ok(ended)
+}
+
+/// Ends the session this browser presents, if any (whoever it belongs to).
+pub async fn end_this_session(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
+    let Some(token) = session_token(state, headers) else { return Ok(()) };
+    let owner = sqlx::query("SELECT user_id FROM sessions WHERE token_sha256 = $1")
+        .bind(secrets::sha256_hex(token))
+        .fetch_optional(&state.db.pool)
+        .await?;
+    if let Some(row) = owner {
+        let user_id = UserId::from_db(row.try_get("user_id")?);
+        end_sessions(state, &user_id, EndSessions::This(token)).await?;
     }
     Ok(())
 }
 
 /// Whether the browser reached us over https (directly or through a proxy that says so).
-pub fn is_https(headers: &HeaderMap) -> bool {
+pub fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
     let forwarded =
         headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    forwarded || crate::server::config::public_base_url().starts_with("https://")
+    forwarded || state.security.https
+}
+
+/// The session cookie's name: `__Host-` prefixed when `PUBLIC_URL` is https.
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.security.https {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
 }
 
 /// `Set-Cookie` for a session token: HttpOnly, SameSite=Lax, Secure over https.
-pub fn session_cookie(token: &str, headers: &HeaderMap) -> HeaderValue {
-    let secure = if is_https(headers) { "; Secure" } else { "" };
+pub fn session_cookie(state: &AppState, token: &str, headers: &HeaderMap) -> HeaderValue {
+    let secure = if is_https(state, headers) { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        cookie_name(state),
         ABSOLUTE_TIMEOUT.as_secs()
     ))
     .expect("hex tokens are valid header values")
 }
 
-pub fn clear_session_cookie(headers: &HeaderMap) -> HeaderValue {
-    let secure = if is_https(headers) { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"))
+pub fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> HeaderValue {
+    let secure = if is_https(state, headers) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", cookie_name(state)))
         .expect("valid header value")
 }
 
-/// A local path to continue to after signing in; anything else (other sites,
-/// `//host`, schemes) becomes the Database view.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && !path.starts_with("/login") =>
-        {
-            path.to_string()
-        }
-        _ => "/leads".to_string(),
-    }
-}
-
-/// The client's address: the socket peer, or with `TRUST_PROXY=1` the first
-/// `X-Forwarded-For` entry.
-pub struct ClientAddress(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let trust_proxy = std::env::var("TRUST_PROXY").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty());
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
-        Ok(ClientAddress(match (trust_proxy, forwarded, peer) {
-            (true, Some(forwarded), _) => forwarded,
-            (_, _, Some(peer)) => peer,
-            _ => "unknown".to_string(),
-        }))
-    }
-}
-
-async fn recent_failures(state: &AppState, subject: &str) -> AppResult<i64> {
-    let since = now_ms() - FAILURE_WINDOW.as_millis() as i64;
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM sign_in_failures WHERE subject = $1 AND failed_at > $2")
-        .bind(subject)
-        .bind(since)
-        .fetch_one(&state.db.pool)
-        .await?
-        .try_get("n")?)
-}
-
-async fn record_failure(state: &AppState, subjects: &[&str]) -> AppResult<()> {
-    let now = now_ms();
-    for subject in subjects {
-        sqlx::query("INSERT INTO sign_in_failures (subject, failed_at) VALUES ($1, $2)")
-            .bind(*subject)
-            .bind(now)
-            .execute(&state.db.pool)
-            .await?;
-    }
-    sqlx::query("DELETE FROM sign_in_failures WHERE failed_at < $1")
-        .bind(now - 24 * 3600 * 1000)
-        .execute(&state.db.pool)
-        .await?;
-    Ok(())
-}
-
-#[derive(Deserialize)]
-struct SignInForm {
-    email: String,
-    password: String,
-    next: Option<String>,
-}
-
-/// Where the sign-in page is, with a reason to show and what was typed.
-fn back_to_sign_in(error: &str, email: &str, next: Option<&str>) -> Response {
-    let mut url = format!("/login?error={error}&email={}", urlencode(email));
-    if let Some(next) = next {
-        url.push_str(&format!("&next={}", urlencode(next)));
-    }
-    Redirect::to(&url).into_response()
-}
-
+/// Percent-encodes a query-string value (everything but unreserved characters).
 pub fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    const UNRESERVED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
-/// `POST /login` (a plain form, works without JavaScript). Every refusal says the
-/// same thing, whether or not the account exists.
-async fn sign_in(
-    State(state): State<AppState>,
-    ClientAddress(address): ClientAddress,
-    headers: HeaderMap,
-    Form(form): Form<SignInForm>,
-) -> AppResult<Response> {
-    let email = form.email.trim().to_lowercase();
-    let next = form.next.as_deref().filter(|n| !n.is_empty());
-    let by_account = format!("account:{email}");
-    let by_address = format!("address:{address}");
-    if recent_failures(&state, &by_account).await? >= MAX_FAILURES_PER_ACCOUNT
-        || recent_failures(&state, &by_address).await? >= MAX_FAILURES_PER_ADDRESS
-    {
-        tracing::warn!(address = %address, "sign-in rate limited");
-        return Ok(back_to_sign_in("too_many", &email, next));
+/// A local path to continue to after signing in; anything else becomes the Database view.
+///
+/// Accepted: a path that resolves against our own origin to our own origin, made only of
+/// visible ASCII (no control characters, whitespace or backslashes, not even
+/// percent-encoded ones in the path: browsers drop tabs and newlines and read `\\` as `/`, so
+/// `/\t/evil.example` would become `//evil.example`), not starting with `//`, and not the
+/// sign-in page itself. The path is returned re-serialised by the URL parser.
+pub fn safe_next(next: Option<&str>) -> String {
+    next.and_then(local_path).unwrap_or_else(|| "/leads".to_string())
+}
+
+fn local_path(next: &str) -> Option<String> {
+    const ORIGIN: &str = "http://leadline.invalid";
+    let forbidden = |c: char| c.is_control() || c.is_whitespace() || c == '\\' || !c.is_ascii();
+    if next.len() > 2048 || !next.starts_with('/') || next.starts_with("//") || next.chars().any(forbidden) {
+        return None;
     }
-    let user = accounts::find_user_by_email(&state.db, &email).await?;
-    let verified = accounts::verify_password(user.as_ref().map(|u| u.password_hash.clone()), form.password).await;
-    let (Some(user), true) = (user, verified) else {
-        record_failure(&state, &[&by_account, &by_address]).await?;
-        return Ok(back_to_sign_in("invalid", &email, next));
-    };
-    let Some((workspace_id, _, _)) = accounts::workspaces_of(&state.db, &user.id).await?.into_iter().next() else {
-        return Ok(back_to_sign_in("no_workspace", &email, next));
-    };
-    sqlx::query("DELETE FROM sign_in_failures WHERE subject = $1").bind(&by_account).execute(&state.db.pool).await?;
-    // A session cookie the browser already had (perhaps planted) is ended, not reused.
-    end_session(&state, &headers).await?;
-    let token = start_session(&state, &user.id, &workspace_id).await?;
-    tracing::info!(user = %user.id, "signed in");
-    let mut response = Redirect::to(&safe_next(next)).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, &headers));
-    Ok(response)
+    // Encoded variants (`/%09/evil.example`, `/%5C…`, `/%2F/…`) in the path too; the
+    // query may hold encoded spaces (a search for "budi s").
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    if decoded.chars().any(forbidden) || decoded.starts_with("//") {
+        return None;
+    }
+    let base = url::Url::parse(ORIGIN).ok()?;
+    let resolved = base.join(next).ok()?;
+    if resolved.origin() != base.origin() || resolved.path().starts_with("//") {
+        return None;
+    }
+    let path = &resolved[url::Position::BeforePath..url::Position::AfterQuery];
+    (!path.starts_with("/login")).then(|| path.to_string())
 }
 
 /// `POST /logout`.
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
-    end_session(&state, &headers).await?;
+    end_this_session(&state, &headers).await?;
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, clear_session_cookie(&headers));
+    response.headers_mut().insert(header::SET_COOKIE, clear_session_cookie(&state, &headers));
+    Ok(response)
+}
+
+/// `POST /logout/everywhere`: ends every session of the signed-in person, on every
+/// device, this one included.
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    SignedIn(member): SignedIn,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    end_sessions(&state, &member.user_id, EndSessions::All).await?;
+    let mut response = Redirect::to("/login?notice=signed_out_everywhere").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, clear_session_cookie(&state, &headers));
     Ok(response)
 }
 
@@ -370,7 +351,7 @@ async fn switch_workspace(
     if accounts::role_in(&state.db, &target, &member.user_id).await?.is_none() {
         return Err(AppError::not_found("workspace"));
     }
-    let token = cookie_value(&headers, SESSION_COOKIE).unwrap_or_default();
+    let token = session_token(&state, &headers).unwrap_or_default();
     sqlx::query("UPDATE sessions SET workspace_id = $1 WHERE token_sha256 = $2")
         .bind(target.as_str())
         .bind(secrets::sha256_hex(token))
@@ -386,8 +367,27 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(safe_next(Some("/inbox/abc?x=1")), "/inbox/abc?x=1");
-        for hostile in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "/login"] {
-            assert_eq!(safe_next(Some(hostile)), "/leads", "{hostile}");
+        assert_eq!(safe_next(Some("/leads?q=budi%20s&status=hot")), "/leads?q=budi%20s&status=hot");
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "/login",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%5c/evil.example",
+            "/%2F/evil.example",
+            "/\n/evil.example",
+            "/leads\r\nSet-Cookie: x=1",
+            "/ /evil.example",
+            "/%E2%80%A8x",
+            "/\u{a0}/evil.example",
+            "",
+            "leads",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/leads", "{hostile:?}");
         }
         assert_eq!(safe_next(None), "/leads");
     }

@@ -59,6 +59,12 @@ enum UserCommand {
         #[arg(long, default_value = "agent")]
         role: String,
     },
+    /// Print a one-time link (valid 24 hours) where the person sets a new password. Hand
+    /// over the link, not a password; using it signs the account out everywhere.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +141,7 @@ async fn execute(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let options = config::leptos_options().map_err(|e| e.to_string())?;
+            crate::server::security::SecurityConfig::from_env()?;
             let state =
                 AppState::new(db, options, Some(&cli.database_url)).await.map_err(|e| format!("cannot start: {e}"))?;
             http::serve(state).await.map_err(|e| format!("server error: {e}"))
@@ -172,6 +179,16 @@ async fn user_command(db: &Db, command: UserCommand) -> Result<(), AppError> {
                 "workspace_id": found.id.to_string(),
                 "role": role.as_str(),
                 "account_created": created,
+            }));
+        }
+        UserCommand::ResetPassword { email } => {
+            let (user_id, token) = crate::server::passwords::issue_reset(db, &email).await?;
+            let expires_in = crate::server::passwords::RESET_LIFETIME.as_secs() / 3600;
+            print_json(&json!({
+                "user_id": user_id.to_string(),
+                "email": accounts::normalize_email(&email)?,
+                "reset_url": format!("{}/reset-password?token={token}", config::public_base_url()),
+                "expires_in_hours": expires_in,
             }));
         }
     }

@@ -6,9 +6,11 @@ use crate::server::{
     auth,
     db::Db,
     error::AppError,
-    leads,
+    invitations, leads,
     live::{self, LiveHub},
-    messages, security,
+    messages, passwords,
+    security::{self, SecurityConfig},
+    sign_in::{self, PasswordGate},
     webhook::{self, commit::Committer},
     workspaces::WorkspaceDirectory,
 };
@@ -38,6 +40,12 @@ pub struct AppState {
     pub revealed: crate::server::web::RevealedOnce,
     /// Refused webhook deliveries, counted for Settings → Webhook health.
     pub webhook_refusals: crate::server::webhook::health::RefusalLog,
+    /// Invitation links made by a plain form post, held for the page that follows.
+    pub issued_invitations: crate::server::web::RevealedOnce<crate::app::api::IssuedInvitation>,
+    /// HSTS, the cookie's name, `TRUST_PROXY` (see `security`).
+    pub security: std::sync::Arc<SecurityConfig>,
+    /// Bounds and counts argon2 work (see `sign_in`).
+    pub password_gate: PasswordGate,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -54,15 +62,32 @@ impl AppState {
         database_url: Option<&str>,
     ) -> Result<AppState, crate::server::store::StoreError> {
         let committer = Committer::start(&db).await?;
+        let security = SecurityConfig::from_env().unwrap_or_else(|problem| {
+            // `leadline serve` refuses to start on this (see `cli`); library users get a warning.
+            tracing::error!(%problem, "security settings ignored");
+            SecurityConfig { https: false, trust_proxy: security::TrustProxy::Nobody, max_password_checks: 4 }
+        });
         Ok(AppState {
+            password_gate: PasswordGate::new(security.max_password_checks),
+            security: std::sync::Arc::new(security),
             workspaces: WorkspaceDirectory::new(db.clone()),
             committer,
             live: LiveHub::start(&db, database_url).await,
             leptos_options,
             revealed: Default::default(),
             webhook_refusals: Default::default(),
+            issued_invitations: Default::default(),
             db,
         })
+    }
+}
+
+impl AppState {
+    /// The same state with other security settings (tests, embedders).
+    pub fn with_security(mut self, security: SecurityConfig) -> AppState {
+        self.password_gate = PasswordGate::new(security.max_password_checks);
+        self.security = std::sync::Arc::new(security);
+        self
     }
 }
 
@@ -75,6 +100,9 @@ pub fn app(state: AppState) -> Router {
         .merge(leads::router())
         .merge(messages::router())
         .merge(auth::router())
+        .merge(sign_in::router())
+        .merge(invitations::router())
+        .merge(passwords::router())
         .merge(live::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -89,7 +117,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(security::refuse_cross_site))
-        .layer(axum::middleware::from_fn(security::security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.security.clone(), security::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
             // The path only: query strings can hold searched phone numbers.
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path())

@@ -26,7 +26,7 @@ use sqlx::Row;
 /// Page size of the Database view and the Inbox list.
 pub const PAGE_SIZE: usize = 50;
 
-fn state() -> Result<AppState, UiError> {
+pub(crate) fn state() -> Result<AppState, UiError> {
     use_context::<AppState>().ok_or_else(|| UiError::Failed("server state missing".into()))
 }
 
@@ -42,7 +42,7 @@ fn answering_server_fn() -> bool {
 
 /// Turns an error into what the browser sees, with the HTTP status that names it when
 /// the server function was called over HTTP.
-fn refuse(err: AppError) -> UiError {
+pub(crate) fn refuse(err: AppError) -> UiError {
     if answering_server_fn() {
         if let Some(response) = use_context::<ResponseOptions>() {
             response.set_status(err.status());
@@ -64,30 +64,44 @@ fn refuse(err: AppError) -> UiError {
 /// user, for a few minutes at most; once a page has shown them they stay only for
 /// [`RevealedOnce::SHOWN_FOR`], because rendering one page may ask twice. A replica
 /// that did not issue them has none; the page then says new ones can be issued.
-#[derive(Clone, Default)]
-pub struct RevealedOnce(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<UserId, HeldSecrets>>>);
+#[derive(Clone)]
+pub struct RevealedOnce<T = RevealedSecrets>(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<UserId, Held<T>>>>,
+);
 
-struct HeldSecrets {
-    secrets: RevealedSecrets,
+impl<T> Default for RevealedOnce<T> {
+    fn default() -> Self {
+        RevealedOnce(Default::default())
+    }
+}
+
+struct Held<T> {
+    secrets: T,
     held_at: std::time::Instant,
     first_shown: Option<std::time::Instant>,
 }
 
-impl RevealedOnce {
-    const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(300);
-    pub const SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a page may show held secrets again after first showing them.
+const SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
-    fn hold(&self, user: &UserId, secrets: RevealedSecrets) {
+impl RevealedOnce {
+    pub const SHOWN_FOR: std::time::Duration = SHOWN_FOR;
+}
+
+impl<T: Clone> RevealedOnce<T> {
+    const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+    pub(crate) fn hold(&self, user: &UserId, secrets: T) {
         let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         held.retain(|_, entry| entry.held_at.elapsed() < Self::KEPT_FOR);
-        held.insert(user.clone(), HeldSecrets { secrets, held_at: std::time::Instant::now(), first_shown: None });
+        held.insert(user.clone(), Held { secrets, held_at: std::time::Instant::now(), first_shown: None });
     }
 
-    fn take(&self, user: &UserId) -> Option<RevealedSecrets> {
+    pub(crate) fn take(&self, user: &UserId) -> Option<T> {
         let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = held.get_mut(user)?;
         let shown_at = *entry.first_shown.get_or_insert_with(std::time::Instant::now);
-        if entry.held_at.elapsed() < Self::KEPT_FOR && shown_at.elapsed() < Self::SHOWN_FOR {
+        if entry.held_at.elapsed() < Self::KEPT_FOR && shown_at.elapsed() < SHOWN_FOR {
             return Some(entry.secrets.clone());
         }
         held.remove(user);
@@ -123,21 +137,22 @@ pub async fn member() -> Result<(AppState, Member), UiError> {
 }
 
 /// The address people reach this server at: `PUBLIC_URL`, else what the browser used.
-fn public_url() -> String {
+pub fn public_url() -> String {
     if std::env::var("PUBLIC_URL").is_ok_and(|v| !v.trim().is_empty()) {
         return crate::server::config::public_base_url();
     }
     match request_parts() {
         Some(parts) => {
             let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1:3000");
-            let scheme = if auth::is_https(&parts.headers) { "https" } else { "http" };
+            let https = state().is_ok_and(|state| auth::is_https(&state, &parts.headers));
+            let scheme = if https { "https" } else { "http" };
             format!("{scheme}://{host}")
         }
         None => crate::server::config::public_base_url(),
     }
 }
 
-fn workspace_info(workspace: &Workspace) -> WorkspaceInfo {
+pub(crate) fn workspace_info(workspace: &Workspace) -> WorkspaceInfo {
     WorkspaceInfo {
         id: workspace.id.to_string(),
         name: workspace.name.clone(),
@@ -234,7 +249,7 @@ pub async fn lead_row(id: String, query: LeadsQuery) -> Result<Option<LeadRow>, 
 
 /// Whether a server function was posted by a plain HTML form (no JavaScript): the
 /// browser then follows a redirect instead of reading the returned value.
-fn posted_without_javascript() -> bool {
+pub(crate) fn posted_without_javascript() -> bool {
     answering_server_fn()
         && request_parts().is_some_and(|parts| {
             parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
@@ -415,7 +430,11 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
     .ok_or_else(|| refuse(AppError::NotFound("conversation not found".into())))?;
     let mut view = conversation_view(&row, workspace).map_err(|e| refuse(e.into()))?;
     let lead_id = LeadId::from_db(view.lead_id.clone());
-    // Opening the thread reads every conversation of this customer.
+    // Opening the thread reads every conversation of this customer. Rendering
+    // `GET /inbox/{id}` does this too, so a cross-site link to a signed-in person's
+    // conversation marks it read: an accepted choice (documented in README): it only
+    // clears an unread count of a conversation they may see, and opening is reading.
+    // Nothing else changes state on a GET.
     let marked = sqlx::query(
         "UPDATE conversations SET unread_count = 0 WHERE workspace_id = $1 AND lead_id = $2 AND unread_count > 0",
     )
@@ -472,58 +491,6 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
         })
         .collect();
     Ok(Thread { conversation: view, lead: lead_view(&lead, workspace), messages, now_ms: now_ms() })
-}
-
-pub async fn settings() -> Result<SettingsView, UiError> {
-    let (state, member) = member().await?;
-    let members = accounts::members(&state.db, &member.workspace.id)
-        .await
-        .map_err(refuse)?
-        .into_iter()
-        .map(|m| MemberView {
-            is_me: m.user_id == member.user_id,
-            user_id: m.user_id.to_string(),
-            email: m.email,
-            role: m.role,
-            joined_local: local_display(m.joined_at, &member.workspace.time_zone),
-        })
-        .collect();
-    let revealed = state.revealed.take(&member.user_id);
-    Ok(SettingsView { workspace: workspace_info(&member.workspace), my_role: member.role, members, revealed })
-}
-
-pub async fn add_member(email: String, role: String, password: String) -> Result<(), UiError> {
-    let (state, member) = member().await?;
-    let role =
-        Role::parse(role.trim()).ok_or_else(|| refuse(AppError::Unprocessable(format!("unknown role `{role}`"))))?;
-    member
-        .require(member.role.can_manage_members() && member.role.can_assign(role), "add members with this role")
-        .map_err(refuse)?;
-    let email = accounts::normalize_email(&email).map_err(refuse)?;
-    let user_id = match accounts::find_user_by_email(&state.db, &email).await.map_err(refuse)? {
-        Some(user) => user.id,
-        None if password.is_empty() => {
-            return Err(refuse(AppError::Unprocessable(format!("{email} has no account yet: set a first password"))))
-        }
-        None => accounts::create_user(&state.db, &email, &password).await.map_err(refuse)?,
-    };
-    if let Some(existing) = accounts::role_in(&state.db, &member.workspace.id, &user_id).await.map_err(refuse)? {
-        member.require(member.role.can_assign(existing), "change an owner's role").map_err(refuse)?;
-    }
-    accounts::set_membership(&state.db, &member.workspace.id, &user_id, role).await.map_err(refuse)?;
-    Ok(())
-}
-
-pub async fn remove_member(user_id: String) -> Result<(), UiError> {
-    let (state, member) = member().await?;
-    member.require(member.role.can_manage_members(), "remove members").map_err(refuse)?;
-    let target = UserId::parse(&user_id).ok_or_else(|| refuse(AppError::not_found("member")))?;
-    let role = accounts::role_in(&state.db, &member.workspace.id, &target)
-        .await
-        .map_err(refuse)?
-        .ok_or_else(|| refuse(AppError::not_found("member")))?;
-    member.require(member.role.can_assign(role), "remove an owner").map_err(refuse)?;
-    accounts::remove_member(&state.db, &member.workspace.id, &target).await.map_err(refuse)
 }
 
 pub async fn rotate_secret(which: String) -> Result<RevealedSecrets, UiError> {
@@ -589,7 +556,7 @@ pub async fn complete_setup(
     accounts::set_membership(&state.db, &workspace.id, &user_id, Role::Owner).await.map_err(refuse)?;
     let session = auth::start_session(&state, &user_id, &workspace.id).await.map_err(refuse)?;
     if let (Some(response), Some(parts)) = (use_context::<ResponseOptions>(), request_parts()) {
-        response.insert_header(header::SET_COOKIE, auth::session_cookie(&session, &parts.headers));
+        response.insert_header(header::SET_COOKIE, auth::session_cookie(&state, &session, &parts.headers));
     }
     tracing::info!(workspace = %workspace.id, "first workspace and owner created");
     let secrets = RevealedSecrets {

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Workspace A with one lead and conversation; returns (lead id, conversation id).
-async fn seed(app: &TestApp) -> (String, String) {
+pub(crate) async fn seed(app: &TestApp) -> (String, String) {
     app.deliver(&v2_text("wamid.ACL1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "rahasia A"), None)
         .await
         .expect(StatusCode::OK);
@@ -17,7 +17,10 @@ async fn seed(app: &TestApp) -> (String, String) {
 }
 
 /// Every server function with arguments naming workspace A's objects.
-fn server_functions<'a>(lead: &'a str, conversation: &'a str) -> Vec<(&'static str, Vec<(&'static str, &'a str)>)> {
+pub(crate) fn server_functions<'a>(
+    lead: &'a str,
+    conversation: &'a str,
+) -> Vec<(&'static str, Vec<(&'static str, &'a str)>)> {
     vec![
         ("leads/list", vec![("query[q]", "")]),
         ("leads/row", vec![("id", lead), ("query[q]", "")]),
@@ -28,7 +31,9 @@ fn server_functions<'a>(lead: &'a str, conversation: &'a str) -> Vec<(&'static s
         ("inbox/list", vec![("q", ""), ("cursor", "")]),
         ("inbox/open", vec![("conversation", conversation)]),
         ("settings", vec![]),
-        ("settings/add-member", vec![("email", "intruder@evil.example"), ("role", "owner"), ("password", PASSWORD)]),
+        ("settings/invite", vec![("email", "intruder@evil.example"), ("role", "owner")]),
+        ("settings/revoke-invitation", vec![("id", "00000000-0000-7000-8000-000000000000")]),
+        ("settings/role", vec![("user_id", "00000000-0000-7000-8000-000000000000"), ("role", "owner")]),
         ("settings/remove-member", vec![("user_id", "00000000-0000-7000-8000-000000000000")]),
         ("settings/rotate", vec![("which", "webhook_secret")]),
         ("setup/revealed", vec![]),
@@ -37,7 +42,7 @@ fn server_functions<'a>(lead: &'a str, conversation: &'a str) -> Vec<(&'static s
     ]
 }
 
-fn pages(lead: &str, conversation: &str) -> Vec<String> {
+pub(crate) fn pages(lead: &str, conversation: &str) -> Vec<String> {
     vec![
         "/".into(),
         "/leads".into(),
@@ -45,6 +50,22 @@ fn pages(lead: &str, conversation: &str) -> Vec<String> {
         "/inbox".into(),
         format!("/inbox/{conversation}"),
         "/settings".into(),
+        "/account".into(),
+    ]
+}
+
+/// Plain-form routes that act on the signed-in person (not server functions).
+pub(crate) fn signed_in_forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        (
+            "/account/password",
+            vec![
+                ("current_password", PASSWORD),
+                ("new_password", "taken over pw"),
+                ("new_password_confirm", "taken over pw"),
+            ],
+        ),
+        ("/logout/everywhere", vec![]),
     ]
 }
 
@@ -66,6 +87,25 @@ on_both_engines! {
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{endpoint}: {}", reply.body);
             assert_eq!(reply.body, Value::from("SignedOut"), "{endpoint}");
         }
+        for (path, form) in signed_in_forms() {
+            let reply = anonymous.post_form(path, &form).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}: {}", reply.body);
+        }
+        // The links' own pages need no session (the token is the credential), and an
+        // unknown token opens nothing.
+        for (endpoint, args) in [("invite/show", vec![("token", "f00d")]), ("password-reset/check", vec![("token", "f00d")])] {
+            let reply = anonymous.call(endpoint, &args).await;
+            assert!(reply.status == StatusCode::NOT_FOUND || reply.body == Value::Null, "{endpoint}: {}", reply.body);
+        }
+        for (path, form) in [
+            ("/invite/accept", vec![("token", "f00d"), ("mode", "create"), ("password", PASSWORD), ("password_confirm", PASSWORD)]),
+            ("/reset-password", vec![("token", "f00d"), ("new_password", PASSWORD), ("new_password_confirm", PASSWORD)]),
+        ] {
+            let reply = anonymous.post_form(path, &form).await;
+            assert!(reply.headers["location"].to_str().unwrap().contains("error=closed"), "{path}");
+            assert!(session_cookie(&reply).is_none());
+        }
+        assert_eq!(app.count("users").await, 0, "no account was made");
         assert_eq!(anonymous.get("/api/live").await.status, StatusCode::UNAUTHORIZED);
         for path in ["/api/v1/leads".to_string(), format!("/api/v1/leads/{lead}"), format!("/api/v1/leads/{lead}/messages")] {
             let reply = anonymous.get(&path).await;
@@ -89,8 +129,10 @@ on_both_engines! {
                 }
                 "leads/list" => assert_eq!(reply.body["total"], 0),
                 "inbox/list" => assert_eq!(reply.body["rows"], serde_json::json!([])),
-                // Their own workspace's settings; the member to remove is not theirs.
-                "settings/remove-member" => assert_eq!(reply.status, StatusCode::NOT_FOUND),
+                // Their own workspace's settings; the member or invitation is not theirs.
+                "settings/remove-member" | "settings/role" | "settings/revoke-invitation" => {
+                    assert_eq!(reply.status, StatusCode::NOT_FOUND)
+                }
                 _ => {}
             }
         }
@@ -113,9 +155,11 @@ on_both_engines! {
         for (endpoint, args) in [
             ("settings/rotate", vec![("which", "webhook_secret")]),
             ("settings/rotate", vec![("which", "api_token")]),
-            ("settings/add-member", vec![("email", "friend@toko.example"), ("role", "agent"), ("password", PASSWORD)]),
-            ("settings/add-member", vec![("email", "friend@toko.example"), ("role", "owner"), ("password", PASSWORD)]),
             ("settings/webhook-health", vec![]),
+            ("settings/invite", vec![("email", "friend@toko.example"), ("role", "agent")]),
+            ("settings/invite", vec![("email", "friend@toko.example"), ("role", "owner")]),
+            ("settings/role", vec![("user_id", "00000000-0000-7000-8000-000000000000"), ("role", "agent")]),
+            ("settings/revoke-invitation", vec![("id", "00000000-0000-7000-8000-000000000000")]),
         ] {
             let reply = agent.call(endpoint, &args).await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "{endpoint} {args:?}: {}", reply.body);
@@ -128,12 +172,22 @@ on_both_engines! {
             list.expect(StatusCode::OK)["members"].as_array().unwrap().iter().find(|m| m["email"] == "owner@toko.example").unwrap()["user_id"].as_str().unwrap().to_string()
         };
         agent.call("settings/remove-member", &[("user_id", &owner_id)]).await.expect(StatusCode::FORBIDDEN);
+        agent.call("settings/role", &[("user_id", &owner_id), ("role", "agent")]).await.expect(StatusCode::FORBIDDEN);
+        // Admins manage people but not ownership: no owner invitations, no touching owners.
+        let admin = app.member("admin@toko.example", Role::Admin, None).await;
+        admin.call("settings/invite", &[("email", "boss@toko.example"), ("role", "owner")]).await.expect(StatusCode::FORBIDDEN);
+        admin.call("settings/role", &[("user_id", &owner_id), ("role", "agent")]).await.expect(StatusCode::FORBIDDEN);
+        admin.call("settings/remove-member", &[("user_id", &owner_id)]).await.expect(StatusCode::FORBIDDEN);
+        let me = admin.call("settings", &[]).await.expect(StatusCode::OK).clone();
+        let admin_id = me["members"].as_array().unwrap().iter().find(|m| m["email"] == "admin@toko.example").unwrap()["user_id"].as_str().unwrap().to_string();
+        admin.call("settings/role", &[("user_id", &admin_id), ("role", "owner")]).await.expect(StatusCode::FORBIDDEN);
+        assert_eq!(app.count("invitations").await, 0, "nobody was invited");
         assert_eq!(settings.status, StatusCode::OK, "agents may read settings");
         // What agents may do: edit leads and use the inbox.
         let (lead, conversation) = (app.lead_row("+6281234567890").await["id"].as_str().unwrap().to_string(), CONVERSATION_ID);
         agent.call("leads/status", &[("lead_id", &lead), ("lead_status", "hot")]).await.expect(StatusCode::OK);
         agent.call("inbox/open", &[("conversation", conversation)]).await.expect(StatusCode::OK);
-        assert_eq!(app.count("users").await, 2, "nobody was added");
+        assert_eq!(app.count("users").await, 3, "nobody was added");
     }
 
     async fn a_planted_session_cookie_is_never_promoted(app: TestApp) {

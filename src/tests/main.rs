@@ -10,5 +10,8 @@ mod cli;
 mod corpus;
 mod delivery;
 mod fuzz;
+mod invitations;
+mod lifecycle;
 mod pages;
+mod security;
 mod webhook;

@@ -170,16 +170,20 @@ on_both_engines! {
         assert_eq!(settings["members"].as_array().unwrap().len(), 2);
         assert!(settings["workspace"]["webhook_url"].as_str().unwrap().ends_with("/api/webhook/kapso"));
 
-        // New people need a first password; then they can sign in.
-        owner.call("settings/add-member", &[("email", "new@toko.example"), ("role", "agent"), ("password", "")]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
-        owner.call("settings/add-member", &[("email", "new@toko.example"), ("role", "agent"), ("password", "short")]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
-        owner.call("settings/add-member", &[("email", "not an email"), ("role", "agent"), ("password", PASSWORD)]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
-        owner.call("settings/add-member", &[("email", "New@Toko.example"), ("role", "agent"), ("password", PASSWORD)]).await.expect(StatusCode::OK);
+        // New people are invited (issue 9): they choose their own password.
+        owner.call("settings/invite", &[("email", "not an email"), ("role", "agent")]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
+        owner.call("settings/invite", &[("email", "x@toko.example"), ("role", "emperor")]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
+        let invited = owner.call("settings/invite", &[("email", "New@Toko.example"), ("role", "agent")]).await;
+        let url = invited.expect(StatusCode::OK)["url"].as_str().unwrap().to_string();
+        let token = url.split("token=").nth(1).unwrap();
+        let accepted = Browser::anonymous(&app)
+            .post_form("/invite/accept", &[("token", token), ("mode", "create"), ("password", PASSWORD), ("password_confirm", PASSWORD)])
+            .await;
+        assert_eq!(accepted.headers["location"], "/leads");
         Browser::sign_in(&app, "new@toko.example", PASSWORD).await;
-        owner.call("settings/add-member", &[("email", "x@toko.example"), ("role", "emperor"), ("password", PASSWORD)]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
 
         // Admins manage agents and admins, not owners.
-        admin.call("settings/add-member", &[("email", "boss@toko.example"), ("role", "owner"), ("password", PASSWORD)]).await.expect(StatusCode::FORBIDDEN);
+        admin.call("settings/invite", &[("email", "boss@toko.example"), ("role", "owner")]).await.expect(StatusCode::FORBIDDEN);
         let owner_id = settings["members"].as_array().unwrap().iter().find(|m| m["email"] == "owner@toko.example").unwrap()["user_id"].as_str().unwrap().to_string();
         admin.call("settings/remove-member", &[("user_id", &owner_id)]).await.expect(StatusCode::FORBIDDEN);
         // The last owner stays.

@@ -126,10 +126,28 @@ impl TestApp {
     }
 
     pub async fn spawn_on(database: TestDatabase) -> TestApp {
+        Self::spawn_configured(database, |_| {}).await
+    }
+
+    /// An app whose security settings (https, `TRUST_PROXY`, argon2 slots) the test chooses.
+    pub async fn spawn_with(
+        engine: Engine,
+        configure: impl FnOnce(&mut leadline::server::security::SecurityConfig),
+    ) -> TestApp {
+        Self::spawn_configured(TestDatabase::create(engine).await, configure).await
+    }
+
+    async fn spawn_configured(
+        database: TestDatabase,
+        configure: impl FnOnce(&mut leadline::server::security::SecurityConfig),
+    ) -> TestApp {
         let db = Db::open(&database.url).await.expect("open test database");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = AppState::new(db.clone(), leptos_options(addr), Some(&database.url)).await.unwrap();
+        let mut security = (*state.security).clone();
+        configure(&mut security);
+        let state = state.with_security(security);
         let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let (workspace, secrets) = workspaces::create(
@@ -502,6 +520,16 @@ pub fn session_cookie(reply: &Reply) -> Option<String> {
 }
 
 impl TestApp {
+    /// A person with `role` in the app's workspace, not signed in anywhere.
+    pub async fn member_without_sign_in(&self, email: &str, role: leadline::model::Role) {
+        use leadline::server::accounts;
+        let user = match accounts::find_user_by_email(&self.db, email).await.unwrap() {
+            Some(user) => user.id,
+            None => accounts::create_user(&self.db, email, PASSWORD).await.unwrap(),
+        };
+        accounts::set_membership(&self.db, &self.workspace.id, &user, role).await.unwrap();
+    }
+
     /// A person with `role` in `workspace` (the app's own when `None`).
     pub async fn member(&self, email: &str, role: leadline::model::Role, workspace: Option<&Workspace>) -> Browser {
         use leadline::server::accounts;
