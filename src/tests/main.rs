@@ -8,5 +8,6 @@ mod access;
 mod api;
 mod cli;
 mod fuzz;
+mod identity;
 mod pages;
 mod webhook;
