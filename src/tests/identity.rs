@@ -348,4 +348,51 @@ on_both_engines! {
         assert_eq!(messages_of(&app, "00000000-0000-7000-8000-000000000001").await.len(), 3);
         app.get("/api/v1/leads/00000000-0000-7000-8000-000000000002").await.expect(StatusCode::GONE);
     }
+
+    async fn the_database_merges_two_leads_without_javascript(app: TestApp) {
+        let owner = app.member("owner@toko.example", leadline::model::Role::Owner, None).await;
+        app.deliver(&v2_text("wamid.P1", "+6281200000041", "conv-p1", Some("Dewi"), "halo"), RECEIVED).await.expect(StatusCode::OK);
+        app.deliver_bytes(&fixture("v2-message-received-bsuid-only.json"), RECEIVED, None).await.expect(StatusCode::OK);
+        let phone_lead = app.lead_row("+6281200000041").await["id"].as_str().unwrap().to_string();
+        let other = app.all_leads().await.into_iter().find(|l| l["id"] != phone_lead.as_str()).unwrap();
+        let bsuid_lead = other["id"].as_str().unwrap().to_string();
+
+        // The Database shows the BSUID-only lead with its badge and username, and a
+        // checkbox per row belonging to the merge form.
+        let page = owner.get("/leads").await;
+        let html = page.expect(StatusCode::OK).as_str().unwrap().to_string();
+        assert!(html.contains("no number shared"), "badge");
+        assert!(html.contains("@dewi.kue"), "username");
+        assert!(html.contains(r#"id="merge-form""#) && html.contains(r#"form="merge-form""#));
+
+        // Ticking two rows submits GET /leads/merge?lead=…&lead=…: the preview.
+        let preview = owner.get(&format!("/leads/merge?lead={bsuid_lead}&lead={phone_lead}")).await;
+        let html = preview.expect(StatusCode::OK).as_str().unwrap().to_string();
+        assert!(html.contains("cannot be undone"), "the person is told before confirming");
+        assert!(html.contains(&format!(r#"name="lead_id" value="{phone_lead}""#)), "the lead created first stays");
+        let one = owner.get(&format!("/leads/merge?lead={phone_lead}")).await;
+        assert!(one.expect(StatusCode::OK).as_str().unwrap().contains("Select exactly two leads"));
+
+        // The plain form posts to the server function and lands on the survivor.
+        let merged = owner
+            .submit_form("/api/leads/merge", &[("lead_id", &phone_lead), ("other_id", &bsuid_lead), ("lead_status", "")])
+            .await;
+        assert!(merged.status.is_redirection(), "{:?} {}", merged.status, merged.body);
+        assert_eq!(merged.headers["location"], format!("/leads/{phone_lead}").as_str());
+        assert_eq!(only_lead(&app).await["id"], phone_lead.as_str());
+
+        // The lead page lists every identity and the merge; the merged lead's old link
+        // leads to the survivor.
+        let page = owner.get(&format!("/leads/{phone_lead}")).await;
+        let html = page.expect(StatusCode::OK).as_str().unwrap().to_string();
+        assert!(html.contains("+62 812-0000-0041") && html.contains(BSUID), "identities listed");
+        assert!(html.contains("merged by owner@toko.example"), "merge history");
+        let old_link = owner.get(&format!("/leads/{bsuid_lead}")).await;
+        if old_link.status.is_redirection() {
+            assert_eq!(old_link.headers["location"], format!("/leads/{phone_lead}").as_str());
+        } else {
+            let html = old_link.expect(StatusCode::OK).as_str().unwrap().to_string();
+            assert!(html.contains("+62 812-0000-0041"), "the survivor is shown");
+        }
+    }
 }
