@@ -207,9 +207,12 @@ pub async fn lock_identities<E: Exec>(
     Ok(())
 }
 
+/// One primary-key look-up per kind (a single `OR` of the three made SQLite walk every
+/// identity of the workspace instead).
 const FIND_IDENTITIES: &str = "\
-SELECT kind, lead_id FROM lead_identities WHERE workspace_id = $1 AND (
-    (kind = 'bsuid' AND value = $2) OR (kind = 'parent_bsuid' AND value = $3) OR (kind = 'phone' AND value = $4))";
+SELECT kind, lead_id FROM lead_identities WHERE workspace_id = $1 AND kind = 'bsuid' AND value = $2
+UNION ALL SELECT kind, lead_id FROM lead_identities WHERE workspace_id = $1 AND kind = 'parent_bsuid' AND value = $3
+UNION ALL SELECT kind, lead_id FROM lead_identities WHERE workspace_id = $1 AND kind = 'phone' AND value = $4";
 
 /// The leads these identities belong to, in matching order (BSUID, parent, phone), and
 /// which identities are not known yet.
