@@ -79,8 +79,12 @@ pub struct LeadRow {
     pub manual_name: Option<String>,
     /// The WhatsApp profile name.
     pub profile_name: Option<String>,
-    /// International format, e.g. `+62 812-3456-7890`.
+    /// International format, e.g. `+62 812-3456-7890`; empty when no number was shared.
     pub phone: String,
+    /// The WhatsApp username (`@dewi.kue`), when the customer has one.
+    pub username: Option<String>,
+    /// Reached through WhatsApp's user id only: no phone number shared.
+    pub no_number: bool,
     pub status: LeadStatus,
     pub source: LeadSource,
     pub last_activity_ms: Option<i64>,
@@ -231,6 +235,49 @@ pub struct LeadDetail {
     pub changes: Vec<LeadChange>,
     pub messages: i64,
     pub now_ms: i64,
+    /// Every phone number (primary first) and WhatsApp user id of the lead.
+    pub identities: Vec<IdentityView>,
+    /// Leads merged into this one, newest first.
+    pub merges: Vec<MergeView>,
+}
+
+/// One identity of a lead, for the lead page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdentityView {
+    /// phone | bsuid | parent_bsuid
+    pub kind: String,
+    pub display: String,
+    pub primary: bool,
+}
+
+/// One merge in a lead's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergeView {
+    pub merged_id: String,
+    pub merged_name: Option<String>,
+    pub actor: String,
+    /// automatic | manual
+    pub reason: String,
+    pub at_local: String,
+    pub at_ms: i64,
+}
+
+/// What merging two leads would keep (the Database's merge preview).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergePreviewView {
+    pub survivor_id: String,
+    pub merged_id: String,
+    pub survivor_name: String,
+    pub merged_name: String,
+    pub display_name: String,
+    pub phones: Vec<String>,
+    pub user_ids: Vec<String>,
+    pub username: Option<String>,
+    /// The status both share, or `None` when the person must pick from `status_choices`.
+    pub lead_status: Option<LeadStatus>,
+    pub status_choices: Vec<LeadStatus>,
+    pub messages: i64,
+    pub conversations: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -540,4 +587,16 @@ pub async fn show_invitation(token: String) -> Result<InvitationView, UiError> {
 #[server(endpoint = "password-reset/check")]
 pub async fn check_password_reset(token: String) -> Result<Option<String>, UiError> {
     crate::server::team::check_password_reset(token).await
+}
+
+#[server(endpoint = "leads/merge-preview")]
+pub async fn preview_lead_merge(lead_id: String, other_id: String) -> Result<MergePreviewView, UiError> {
+    crate::server::web_merge::preview(lead_id, other_id).await
+}
+
+/// Merges two leads (the Database's "Merge"). `lead_status` is the person's pick when the
+/// two statuses differ (empty otherwise). Without JavaScript the form lands on the survivor.
+#[server(endpoint = "leads/merge")]
+pub async fn merge_leads(lead_id: String, other_id: String, lead_status: String) -> Result<String, UiError> {
+    crate::server::web_merge::merge(lead_id, other_id, lead_status).await
 }

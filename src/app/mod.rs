@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=SignedInLayout ssr=SsrMode::Async>
                     <Route path=path!("/") view=|| view! { <GoTo path="/leads".to_string()/> }/>
                     <Route path=path!("/leads") view=leads::LeadsPage/>
+                    <Route path=path!("/leads/merge") view=leads::MergePage/>
                     <Route path=path!("/leads/:id") view=leads::LeadPage/>
                     <Route path=path!("/inbox") view=inbox::InboxPage/>
                     <Route path=path!("/inbox/:conversation") view=inbox::InboxPage/>

@@ -55,6 +55,10 @@ struct Args {
     /// customer's messages, as Kapso's buffering batches per conversation.
     #[arg(long)]
     mixed_batches: bool,
+    /// Name each customer by phone and business-scoped user id (2026 deliveries), so
+    /// identity matching does its full work; by phone only otherwise.
+    #[arg(long)]
+    with_bsuid: bool,
     /// Prefix of message ids, so runs against one database never repeat ids.
     #[arg(long, default_value = "bench")]
     run: String,
@@ -84,7 +88,8 @@ fn delivery_body(args: &Args) -> Option<Vec<u8>> {
             spread.wrapping_mul(2654435761) % args.customers
         };
         let phone = format!("+62812{:07}", 1_000_000 + customer);
-        json!({
+        let bsuid = args.with_bsuid.then(|| format!("ID.{:020}", 77_000_000 + customer));
+        let mut item = json!({
             "message": {
                 "id": format!("wamid.{}.{n}", args.run),
                 "timestamp": "1767243600",
@@ -102,7 +107,12 @@ fn delivery_body(args: &Args) -> Option<Vec<u8>> {
             },
             "is_new_conversation": false,
             "phone_number_id": args.phone_number_id
-        })
+        });
+        if let Some(bsuid) = bsuid {
+            item["conversation"]["business_scoped_user_id"] = json!(bsuid);
+            item["message"]["from_user_id"] = json!(bsuid);
+        }
+        item
     };
     let body = if args.batch == 1 {
         item(first)

@@ -84,9 +84,25 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> Result<(), DbSetupError> {
-        let migrator = Migrator::new(EmbeddedMigrations).await?;
+        let migrator = Migrator::new(EmbeddedMigrations(i64::MAX)).await?;
         migrator.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// Opens a database with only the migrations before `version` applied: what an older
+    /// leadline left behind, for migration tests.
+    pub async fn open_before(url: &str, version: i64) -> Result<Db, DbSetupError> {
+        sqlx::any::install_default_drivers();
+        let engine = engine_of(url)?;
+        let url = match engine {
+            Engine::Sqlite => prepare_sqlite_url(url)?,
+            Engine::Postgres => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(DbSetupError::Connect)?;
+        let pool =
+            AnyPoolOptions::new().max_connections(2).connect_with(options).await.map_err(DbSetupError::Connect)?;
+        Migrator::new(EmbeddedMigrations(version - 1)).await?.run(&pool).await?;
+        Ok(Db { pool, engine, url })
     }
 
     /// The SQLite database file, for the ingest writer's own connection.
@@ -142,17 +158,20 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "name search", include_str!("../../migrations/0004_name_search.sql")),
     (5, "status filter", include_str!("../../migrations/0005_status_filter.sql")),
     (6, "security hardening", include_str!("../../migrations/0006_security_hardening.sql")),
+    (7, "lead identities", include_str!("../../migrations/0007_lead_identities.sql")),
     (8, "delivery health", include_str!("../../migrations/0008_delivery_health.sql")),
 ];
 
+/// The embedded migrations up to a version (all of them in production).
 #[derive(Debug)]
-struct EmbeddedMigrations;
+struct EmbeddedMigrations(i64);
 
 impl MigrationSource<'static> for EmbeddedMigrations {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        Box::pin(async {
+        Box::pin(async move {
             Ok(MIGRATIONS
                 .iter()
+                .filter(|(version, _, _)| *version <= self.0)
                 .map(|&(version, description, sql)| {
                     Migration::new(
                         version,
@@ -209,7 +228,9 @@ mod tests {
             .collect();
         files.sort();
         assert_eq!(files.len(), MIGRATIONS.len(), "list every file of migrations/ in MIGRATIONS");
-        for (file, (version, _, sql)) in files.iter().zip(MIGRATIONS) {
+        let mut listed = MIGRATIONS.to_vec();
+        listed.sort_by_key(|(version, _, _)| *version);
+        for (file, (version, _, sql)) in files.iter().zip(listed) {
             assert!(file.starts_with(&format!("{version:04}_")), "{file} is not version {version}");
             let on_disk =
                 std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(file)).unwrap();

@@ -41,6 +41,9 @@ pub enum AppError {
     /// The database is unreachable or overloaded: try again later.
     #[error("{0}")]
     Unavailable(String),
+    /// The lead was merged into another one, which answers for it from now on.
+    #[error("this lead was merged into {0}")]
+    Merged(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -58,6 +61,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Merged(_) => StatusCode::GONE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +79,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::TooManyRequests(_) => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
+            AppError::Merged(_) => "merged",
             AppError::Internal(_) => "internal",
         }
     }
@@ -118,6 +123,9 @@ impl IntoResponse for AppError {
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
         if let AppError::Conflict { existing_id: Some(id), .. } = &self {
             body["existing_id"] = json!(id);
+        }
+        if let AppError::Merged(survivor) = &self {
+            body["merged_into"] = json!(survivor);
         }
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, AppError::Unavailable(_)) {

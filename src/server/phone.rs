@@ -73,8 +73,14 @@ impl E164 {
     /// Reads a number typed by a person. With a `+` it is international; otherwise it is
     /// first read in `region` (`0812…`, `812…`), and if that is not a valid number of the
     /// region, as an international number written without its `+` (`6281…`).
+    ///
+    /// What people paste is read the way libphonenumber reads it: digits of any script
+    /// (`＋６２８１２…`, Arabic-Indic `٠٨١٢…`) are the same digits, a leading `whatsapp:` is
+    /// dropped, and a `tel:` URI (RFC 3966) gives its number, with a `;phone-context=+62`
+    /// prefix applied and `;ext=` / `;isub=` set aside. Real letters are still refused.
     pub fn parse_typed(raw: &str, region: Region) -> Result<E164, PhoneError> {
-        let trimmed = raw.trim();
+        let (typed, context_uri) = normalize_typed(raw)?;
+        let trimmed = typed.as_str();
         if trimmed.is_empty() {
             return Err(PhoneError("a phone number is required".into()));
         }
@@ -88,8 +94,14 @@ impl E164 {
         if digits.len() > 17 {
             return Err(PhoneError(format!("`{trimmed}` is too long to be a phone number")));
         }
-        let parsed = if trimmed.starts_with('+') {
-            phonenumber::parse(None, trimmed).ok().and_then(valid)
+        let parsed = if let Some(uri) = context_uri {
+            // A local number in an international context: libphonenumber's RFC 3966 reader
+            // applies the prefix (and drops a trunk `0`, as dialling would).
+            phonenumber::parse(None, uri).ok().and_then(valid)
+        } else if trimmed.starts_with('+') {
+            // As typed first (`+62 (0) 812…`), then as bare digits: the crate misreads some
+            // separators right after the country code (`+62810-000000`), libphonenumber does not.
+            phonenumber::parse(None, trimmed).ok().and_then(valid).or_else(|| Self::parse_international(&digits))
         } else if let Some(rest) = trimmed.strip_prefix("00") {
             phonenumber::parse(None, format!("+{rest}")).ok().and_then(valid)
         } else {
@@ -130,6 +142,83 @@ impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The ASCII digit a Unicode decimal digit (general category Nd) stands for. Every Nd
+/// block is a run of ten code points from its zero, so the zeros are the whole table.
+pub fn ascii_digit(c: char) -> Option<char> {
+    if c.is_ascii_digit() {
+        return Some(c);
+    }
+    if c.is_ascii() || !c.is_numeric() {
+        return None;
+    }
+    const ZEROS: &[u32] = &[
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6, 0x0E50,
+        0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50,
+        0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136,
+        0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0,
+        0x11F50, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0,
+        0x1E950, 0x1FBF0,
+    ];
+    let code = c as u32;
+    ZEROS.iter().find(|&&zero| (zero..zero + 10).contains(&code)).and_then(|&zero| char::from_digit(code - zero, 10))
+}
+
+/// Digits of any script as ASCII, the fullwidth plus as `+`; everything else unchanged.
+pub fn ascii_digits(raw: &str) -> String {
+    raw.chars()
+        .map(|c| match c {
+            '\u{FF0B}' => '+',
+            c => ascii_digit(c).unwrap_or(c),
+        })
+        .collect()
+}
+
+/// A typed number as a plain string of digits, separators and maybe a `+`: Unicode
+/// digits made ASCII, a `whatsapp:` prefix dropped, a `tel:` URI unwrapped (RFC 3966).
+/// For a local number with an international `phone-context`, also the checked URI
+/// (number and context only) for libphonenumber to read.
+fn normalize_typed(raw: &str) -> Result<(String, Option<String>), PhoneError> {
+    let text = ascii_digits(raw.trim());
+    let mut rest = text.trim();
+    if let Some(prefix) = rest.get(..9).filter(|p| p.eq_ignore_ascii_case("whatsapp:")) {
+        rest = rest[prefix.len()..].trim_start();
+    }
+    let Some(scheme) = rest.get(..4).filter(|p| p.eq_ignore_ascii_case("tel:")) else {
+        return Ok((rest.to_string(), None));
+    };
+    // tel:<number>[;param=value]*  (RFC 3966 §3). The number allows only digits and
+    // the visual separators - . ( ); a local number takes its prefix from phone-context.
+    let mut parts = rest[scheme.len()..].split(';');
+    let number = parts.next().unwrap_or_default().trim();
+    let mut context = None;
+    for param in parts {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "phone-context" => context = Some(value.trim().to_string()),
+            // An extension or ISDN subaddress is not part of the WhatsApp number.
+            "ext" | "isub" => {}
+            _ => {}
+        }
+    }
+    let visual = |c: char| c.is_ascii_digit() || matches!(c, '-' | '.' | '(' | ')');
+    let body = number.strip_prefix('+').unwrap_or(number);
+    if body.is_empty() || !body.chars().all(visual) {
+        return Err(PhoneError(format!("`{}` is not a phone number: not a valid tel: link", raw.trim())));
+    }
+    Ok(match (number.starts_with('+'), context) {
+        (true, _) => (number.to_string(), None),
+        // phone-context=+62: the local number belongs to that international prefix.
+        (false, Some(context))
+            if context.len() > 1
+                && context[1..].chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | '(' | ')')) =>
+        {
+            (number.to_string(), Some(format!("tel:{number};phone-context={context}")))
+        }
+        // A domain as context (or none): a local number, read in the workspace's region.
+        _ => (number.to_string(), None),
+    })
 }
 
 fn valid(number: PhoneNumber) -> Option<E164> {
@@ -210,6 +299,7 @@ pub fn display_key(key: &str) -> String {
 /// also tries `628123456`). Empty when the query is not about a phone number (letters,
 /// or fewer than 3 digits).
 pub fn search_prefixes(query: &str, region: Region) -> Vec<String> {
+    let query = &ascii_digits(query);
     if query.chars().any(char::is_alphabetic) {
         return Vec::new();
     }
@@ -229,6 +319,7 @@ pub fn search_prefixes(query: &str, region: Region) -> Vec<String> {
 /// `628123456`, `+62812` becomes `62812`, `812-3456` stays `8123456`. `None` when the
 /// query has too few digits to be about a phone number.
 pub fn search_digits(query: &str, region: Region) -> Option<String> {
+    let query = &ascii_digits(query);
     let digits = digits_of(query);
     if digits.len() < 3 {
         return None;
@@ -272,6 +363,30 @@ mod tests {
         ] {
             assert_eq!(E164::parse_typed(typed, id()).unwrap().as_str(), "+6281234567890", "{typed}");
         }
+    }
+
+    #[test]
+    fn links_prefixes_and_other_digit_sets_are_the_same_number() {
+        for typed in [
+            "tel:+62-812-3456-7890",
+            "TEL:+6281234567890;ext=12",
+            "tel:0812-3456-7890;phone-context=+62",
+            "tel:812-3456-7890;phone-context=+62;isub=1",
+            "tel:0812-3456-7890;phone-context=example.com",
+            "whatsapp:+6281234567890",
+            "WhatsApp: 0812 3456 7890",
+            "＋６２８１２３４５６７８９０",
+            "٠٨١٢٣٤٥٦٧٨٩٠",
+            "۰۸۱۲-۳۴۵۶-۷۸۹۰",
+            "+६२ ८१२ ३४५६ ७८९०",
+            "whatsapp:tel:+6281234567890",
+        ] {
+            assert_eq!(E164::parse_typed(typed, id()).map(|e| e.0), Ok("+6281234567890".to_string()), "{typed}");
+        }
+        for typed in ["tel:+62812abc", "tel:", "tel:+62 812 3456 7890", "whatsapp:08abc", "ⅷ123456"] {
+            assert!(E164::parse_typed(typed, id()).is_err(), "{typed}");
+        }
+        assert_eq!(search_digits("０８１２ ３４", id()).as_deref(), Some("6281234"));
     }
 
     #[test]
@@ -337,5 +452,57 @@ mod tests {
         assert_eq!(Region::parse("id").unwrap().code(), "ID");
         assert!(Region::parse("XX").is_err());
         assert!(Region::parse("Indonesia").is_err());
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const DIGIT_ZEROS: &[u32] = &[0x30, 0xFF10, 0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0x1040];
+
+        fn in_script(digits: &str, zero: u32) -> String {
+            digits.chars().map(|c| c.to_digit(10).and_then(|d| char::from_u32(zero + d)).unwrap_or(c)).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+
+            /// Every way of writing one number reads as that number, or is refused like it.
+            #[test]
+            fn every_variant_reads_the_same(
+                national in "8[1-9][0-9]{7,9}",
+                separator in prop::sample::select(vec!["", " ", "-", ".", " - "]),
+                prefix in 0usize..8,
+                script in prop::sample::select(DIGIT_ZEROS.to_vec()),
+            ) {
+                let region = Region::parse("ID").unwrap();
+                let expected = E164::parse_typed(&format!("+62{national}"), region).ok();
+                let (head, tail) = national.split_at(3);
+                let spaced = format!("{head}{separator}{tail}");
+                let typed = match prefix {
+                    0 => format!("+62{separator}{spaced}"),
+                    1 => format!("0{spaced}"),
+                    2 => format!("0062{separator}{spaced}"),
+                    3 => format!("62{spaced}"),
+                    4 => format!("tel:+62-{}", spaced.replace([' ', '.'], "-")),
+                    5 => format!("tel:0{};phone-context=+62", spaced.replace([' ', '.'], "-")),
+                    6 => format!("whatsapp:+62{spaced}"),
+                    _ => format!("({head}) {tail}").replace('(', "(0"),
+                };
+                let typed = in_script(&typed, script);
+                let read = E164::parse_typed(&typed, region).ok();
+                prop_assert_eq!(read, expected, "{}", typed);
+            }
+
+            /// Letters anywhere in the number keep it refused, whatever else is around them.
+            #[test]
+            fn letters_are_refused(national in "8[1-9][0-9]{7,9}", at in 1usize..8, letter in "[a-zA-Z]") {
+                let mut typed = format!("0{national}");
+                typed.insert_str(at, &letter);
+                prop_assert!(E164::parse_typed(&typed, Region::parse("ID").unwrap()).is_err());
+                let tel = format!("tel:+62{national}{letter}");
+                prop_assert!(E164::parse_typed(&tel, Region::parse("ID").unwrap()).is_err());
+            }
+        }
     }
 }

@@ -99,7 +99,9 @@ impl StoreError {
         match self {
             StoreError::RaceLost => true,
             StoreError::Sqlx(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+                // Deadlock, serialization failure, or a unique key another transaction
+                // claimed between our look-up and our insert (lead identities).
+                matches!(db.code().as_deref(), Some("40P01") | Some("40001") | Some("23505"))
             }
             _ => false,
         }
@@ -124,6 +126,17 @@ impl Row {
                 Some(rusqlite::types::Value::Text(text)) => Ok(Some(text.clone())),
                 Some(rusqlite::types::Value::Null) => Ok(None),
                 other => Err(StoreError::Shape(format!("column {index} is not text: {other:?}"))),
+            },
+        }
+    }
+
+    pub fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        match self {
+            Row::Any(row) => Ok(row.try_get(index)?),
+            Row::Values(values) => match values.get(index) {
+                Some(rusqlite::types::Value::Integer(int)) => Ok(Some(*int)),
+                Some(rusqlite::types::Value::Null) => Ok(None),
+                other => Err(StoreError::Shape(format!("column {index} is not an integer: {other:?}"))),
             },
         }
     }
@@ -154,19 +167,26 @@ pub trait Exec {
     }
 }
 
-// ---- PostgreSQL ----
+// ---- A pooled sqlx connection: PostgreSQL ingest, and merges requested by people ----
 
-/// A pooled PostgreSQL connection. A scope is a transaction; if the executor is dropped
+/// A pooled sqlx connection. A scope is a transaction; if the executor is dropped
 /// inside one (the request was cancelled), the connection is closed rather than handed
-/// back to the pool mid-transaction.
+/// back to the pool mid-transaction. PostgreSQL's ingest writes through one; so do
+/// merges asked for by people (on SQLite too, in a `BEGIN IMMEDIATE` transaction that
+/// waits for the ingest writer like any other writer).
 pub struct PgExec {
     conn: PoolConnection<Any>,
     in_scope: bool,
+    engine: Engine,
 }
 
 impl PgExec {
     pub fn new(conn: PoolConnection<Any>) -> Self {
-        PgExec { conn, in_scope: false }
+        PgExec { conn, in_scope: false, engine: Engine::Postgres }
+    }
+
+    pub fn on(conn: PoolConnection<Any>, engine: Engine) -> Self {
+        PgExec { conn, in_scope: false, engine }
     }
 
     fn prepare<'a>(sql: &'static str, args: &[Arg<'a>]) -> sqlx::query::Query<'a, Any, sqlx::any::AnyArguments<'a>> {
@@ -188,7 +208,7 @@ impl Drop for PgExec {
 
 impl Exec for PgExec {
     fn engine(&self) -> Engine {
-        Engine::Postgres
+        self.engine
     }
 
     async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
@@ -201,7 +221,8 @@ impl Exec for PgExec {
     }
 
     async fn begin_scope(&mut self) -> Result<(), StoreError> {
-        sqlx::query("BEGIN").execute(&mut *self.conn).await?;
+        let begin = if self.engine == Engine::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        sqlx::query(begin).execute(&mut *self.conn).await?;
         self.in_scope = true;
         Ok(())
     }

@@ -169,7 +169,9 @@ pub fn lead_view(record: &LeadRecord, workspace: &Workspace) -> LeadRow {
         display_name: record.display_name(),
         manual_name: record.name.clone(),
         profile_name: record.kapso_name.clone(),
-        phone: record.phone_display(),
+        phone: record.primary_phone().map(display_key).unwrap_or_default(),
+        username: record.username.clone(),
+        no_number: record.has_no_number(),
         status: record.lead_status,
         source: record.source,
         last_activity_ms: record.last_activity_at,
@@ -312,10 +314,20 @@ async fn update_lead_inner(
 pub async fn lead_detail(id: String) -> Result<LeadDetail, UiError> {
     let (state, member) = member().await?;
     let id = LeadId::parse(&id).ok_or_else(|| refuse(AppError::not_found("lead")))?;
-    let lead = leads::find(&state.db, &member.workspace, &id)
+    let mut lead = leads::find(&state.db, &member.workspace, &id)
         .await
         .map_err(refuse)?
         .ok_or_else(|| refuse(AppError::not_found("lead")))?;
+    if let Some(survivor) = lead.merged_into.clone() {
+        // Old links to a merged lead lead to the one it was merged into.
+        leptos_axum::redirect(&format!("/leads/{}", auth::urlencode(&survivor)));
+        let survivor = LeadId::parse(&survivor).ok_or_else(|| refuse(AppError::not_found("lead")))?;
+        lead = leads::find(&state.db, &member.workspace, &survivor)
+            .await
+            .map_err(refuse)?
+            .ok_or_else(|| refuse(AppError::not_found("lead")))?;
+    }
+    let id = lead.id.clone();
     let changes = leads::changes(&state.db, &member.workspace, &id)
         .await
         .map_err(refuse)?
@@ -336,18 +348,32 @@ pub async fn lead_detail(id: String) -> Result<LeadDetail, UiError> {
         .await
         .and_then(|row| row.try_get("n"))
         .map_err(|e| refuse(e.into()))?;
-    Ok(LeadDetail { lead: lead_view(&lead, &member.workspace), changes, messages: count, now_ms: now_ms() })
+    let (identities, merges) =
+        crate::server::web_merge::identities_and_merges(&state, &member.workspace, &lead).await.map_err(refuse)?;
+    Ok(LeadDetail {
+        lead: lead_view(&lead, &member.workspace),
+        changes,
+        messages: count,
+        now_ms: now_ms(),
+        identities,
+        merges,
+    })
 }
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.kapso_conversation_id, c.lead_id, c.last_message_at, \
-    c.last_message_preview, c.unread_count, c.status, l.name, l.kapso_name, l.phone_normalized";
+    c.last_message_preview, c.unread_count, c.status, l.name, l.kapso_name, l.username, l.phone_normalized";
 
 fn conversation_view(row: &sqlx::any::AnyRow, workspace: &Workspace) -> Result<ConversationRow, sqlx::Error> {
     let id: String = row.try_get("id")?;
     let kapso: Option<String> = row.try_get("kapso_conversation_id")?;
     let name: Option<String> = row.try_get("name")?;
     let profile: Option<String> = row.try_get("kapso_name")?;
-    let phone = display_key(&row.try_get::<String, _>("phone_normalized")?);
+    let profile = profile.or(row.try_get::<Option<String>, _>("username")?);
+    let key: String = row.try_get("phone_normalized")?;
+    let phone = match key.strip_prefix("bsuid:") {
+        Some(bsuid) => crate::server::identity::short_bsuid(bsuid),
+        None => display_key(&key),
+    };
     let last: Option<i64> = row.try_get("last_message_at")?;
     Ok(ConversationRow {
         inbox_ref: kapso.unwrap_or(id),

@@ -12,6 +12,7 @@ mod delivery;
 mod fuzz;
 mod invitations;
 mod lifecycle;
+mod identity;
 mod pages;
 mod security;
 mod webhook;

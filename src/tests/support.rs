@@ -119,10 +119,50 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// Serves the app on a random port; returns its base URL.
+async fn serve(db: Db, url: &str) -> (String, AppState) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(db, leptos_options(addr), Some(url)).await.unwrap();
+    let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}"), state)
+}
+
 impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
         let database = TestDatabase::create(engine).await;
         Self::spawn_on(database).await
+    }
+
+    /// Another replica of the app on the same database (its own pool, its own
+    /// PostgreSQL live relay): what several leadline processes behind a load balancer are.
+    pub async fn replica(&self) -> String {
+        let db = Db::open(&self.database.url).await.expect("open test database");
+        let (base_url, _) = serve(db, &self.database.url).await;
+        base_url
+    }
+
+    /// The app on a database that already holds a workspace (e.g. made by an older version).
+    pub async fn spawn_existing(
+        database: TestDatabase,
+        workspace: Workspace,
+        webhook_secret: String,
+        api_token: String,
+    ) -> TestApp {
+        let db = Db::open(&database.url).await.expect("open test database");
+        let (base_url, state) = serve(db.clone(), &database.url).await;
+        TestApp {
+            base_url,
+            db,
+            state,
+            workspace,
+            webhook_secret,
+            verify_token: String::new(),
+            api_token,
+            http: reqwest::Client::new(),
+            database,
+        }
     }
 
     pub async fn spawn_on(database: TestDatabase) -> TestApp {
@@ -150,6 +190,7 @@ impl TestApp {
         let state = state.with_security(security);
         let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let (base_url, state) = serve(db.clone(), &database.url).await;
         let (workspace, secrets) = workspaces::create(
             &db,
             NewWorkspace {
@@ -163,7 +204,7 @@ impl TestApp {
         .await
         .unwrap();
         TestApp {
-            base_url: format!("http://{addr}"),
+            base_url,
             db,
             state,
             workspace,
@@ -353,6 +394,75 @@ pub fn v2_text(wamid: &str, phone: &str, conversation_id: &str, profile_name: Op
         },
         "is_new_conversation": false,
         "phone_number_id": PHONE_NUMBER_ID
+    })
+}
+
+/// A Kapso v2 `whatsapp.message.received` body naming the customer by any mix of phone,
+/// BSUID and username (2026 shapes: `conversation.business_scoped_user_id`,
+/// `message.from_user_id`, `phone_number: null`).
+pub fn v2_person(
+    wamid: &str,
+    phone: Option<&str>,
+    bsuid: Option<&str>,
+    conversation_id: &str,
+    username: Option<&str>,
+    text: &str,
+) -> Value {
+    let mut body = v2_text(wamid, phone.unwrap_or(""), conversation_id, None, text);
+    body["conversation"]["phone_number"] = json!(phone);
+    body["conversation"]["business_scoped_user_id"] = json!(bsuid);
+    body["conversation"]["username"] = json!(username);
+    if let Some(bsuid) = bsuid {
+        body["message"]["from_user_id"] = json!(bsuid);
+    }
+    body
+}
+
+/// A Meta-forwarded text message with `contacts[].user_id` / `messages[].from_user_id`;
+/// `wa_id` may be absent (a user who shared no number).
+pub fn meta_person(
+    wamid: &str,
+    wa_id: Option<&str>,
+    user_id: Option<&str>,
+    username: Option<&str>,
+    text: &str,
+) -> Value {
+    let mut contact = json!({ "profile": { "name": "Dewi" } });
+    let mut message = json!({ "id": wamid, "timestamp": "1780041700", "type": "text", "text": { "body": text } });
+    if let Some(wa_id) = wa_id {
+        contact["wa_id"] = json!(wa_id);
+        message["from"] = json!(wa_id);
+    }
+    if let Some(user_id) = user_id {
+        contact["user_id"] = json!(user_id);
+        message["from_user_id"] = json!(user_id);
+    }
+    if let Some(username) = username {
+        contact["profile"]["username"] = json!(username);
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
+            "contacts": [contact],
+            "messages": [message]
+        }}]}]
+    })
+}
+
+/// A Meta `user_changed_number` system message: `from` the old number, `system.wa_id` the new.
+pub fn meta_changed_number(wamid: &str, old: &str, new: &str) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
+            "messages": [{
+                "from": old, "id": wamid, "timestamp": "1780042000", "type": "system",
+                "system": { "body": format!("User changed from {old} to {new}"), "wa_id": new, "type": "user_changed_number" }
+            }]
+        }}]}]
     })
 }
 

@@ -7,25 +7,31 @@
 //! item that turns out to be a repeat is rolled back whole and leaves no trace.
 //!
 //! The rules, per inbound message:
-//! 1. find-or-create the lead by its phone key (`ON CONFLICT` on the unique
-//!    `(workspace_id, phone_normalized)`, so concurrent first messages from one new
-//!    number make one lead), refresh the WhatsApp profile name (`kapso_name`), never
-//!    touch the manual `name`, move `last_activity_at` forward;
-//! 2. upsert the conversation: unread + 1, last message time and preview;
+//! 1. find the customer's one lead by its identities (`identity.rs`: BSUID, then parent
+//!    BSUID, then phone, then the Kapso conversation already linked), creating it for a
+//!    new person and merging leads the message shows to be one person; add identifiers the
+//!    lead lacks; refresh the WhatsApp profile name and username (`kapso_name`,
+//!    `username`), never touch the manual `name`, move `last_activity_at` forward; a
+//!    `user_changed_number` / `user_changed_user_id` system message adds the new identity;
+//! 2. upsert the conversation: unread + 1, last message time and preview (a Kapso
+//!    conversation that belongs to another lead ties the two: they are merged);
 //! 3. insert the message, `ON CONFLICT (workspace_id, kapso_message_id) DO NOTHING`;
 //!    if it was already there, the delivery is a repeat: roll the item back, so neither
 //!    activity nor unread count moves.
 //!
-//! Statuses and outbound messages never create leads and never move `last_activity_at`.
+//! Statuses and outbound messages never create leads and never move `last_activity_at`
+//! (a status may link the recipient's phone and BSUID on the lead it belongs to).
 //! Every statement touches the lead row before the conversation row, so concurrent
-//! PostgreSQL transactions lock in one order and cannot deadlock each other.
+//! PostgreSQL transactions lock in one order; what still collides (a deadlock, a unique
+//! key claimed first, a lead merged meanwhile) is retried whole.
 
 use super::payload::{ConversationEvent, DeliveryStatus, Direction, Event, Format, Item, MessageEvent, StatusEvent};
 use crate::server::{
     clock::now_ms,
     db::Engine,
-    ids::{ConversationId, DeliveryId, LeadId, MessageId, WorkspaceId},
-    phone::CustomerKey,
+    identity::{self, Identifiers},
+    ids::{ConversationId, DeliveryId, MessageId, WorkspaceId},
+    merge::{self, MergeBy},
     store::{Exec, StoreError},
     workspaces::Workspace,
 };
@@ -128,7 +134,11 @@ macro_rules! retrying {
         loop {
             tries += 1;
             match $attempt.await {
-                Err(err) if tries < 4 && err.is_retryable() => continue,
+                Err(err) if tries < 8 && err.is_retryable() => {
+                    // Let the transaction that won finish before running again.
+                    tokio::time::sleep(std::time::Duration::from_millis(tries * 3)).await;
+                    continue;
+                }
                 other => break other,
             }
         }
@@ -224,54 +234,59 @@ async fn apply_item<E: Exec>(
 }
 
 /// Consecutive inbound messages of one customer in one conversation, as Kapso batches
-/// them: written with one lead update and one conversation update.
+/// them: written with one lead update and one conversation update. A message announcing
+/// an identity change is a run of its own.
 struct InboundRun<'a> {
-    key: CustomerKey,
+    ids: Identifiers,
     first_index: usize,
     messages: Vec<&'a MessageEvent>,
 }
 
-/// The run of inbound messages that starts at `start`, if the item there is one.
+/// The run of inbound messages that starts at `start`, if the item there is one that
+/// names its customer (an identifier, or at least a Kapso conversation).
 fn inbound_run(items: &[(Option<Arc<Workspace>>, Item)], start: usize) -> Option<InboundRun<'_>> {
     let inbound = |i: usize| match &items[i] {
         (Some(ws), Item { event: Event::Message(m), .. }) if m.direction == Direction::Inbound => Some((ws, m)),
         _ => None,
     };
     let (workspace, first) = inbound(start)?;
-    let key = customer_key(&first.customer)?;
+    let ids = Identifiers::of(&first.customer);
+    if ids.is_empty() && first.kapso_conversation_id.is_none() {
+        return None;
+    }
     let mut messages = vec![first];
-    for i in start + 1..items.len() {
-        match inbound(i) {
-            Some((ws, m))
-                if ws.id == workspace.id
-                    && m.kapso_conversation_id == first.kapso_conversation_id
-                    && customer_key(&m.customer).as_ref() == Some(&key) =>
-            {
-                messages.push(m)
+    if first.customer.changed_to.is_none() {
+        for i in start + 1..items.len() {
+            match inbound(i) {
+                Some((ws, m))
+                    if ws.id == workspace.id
+                        && m.kapso_conversation_id == first.kapso_conversation_id
+                        && m.customer.changed_to.is_none()
+                        && Identifiers::of(&m.customer) == ids =>
+                {
+                    messages.push(m)
+                }
+                _ => break,
             }
-            _ => break,
         }
     }
-    Some(InboundRun { key, first_index: start, messages })
+    Some(InboundRun { ids, first_index: start, messages })
 }
 
-/// Step 1: find-or-create the lead by its phone key and move the activity time
-/// forward; never touch the manual name. The profile name is refreshed apart
-/// ([`REFRESH_PROFILE_NAME`]), only when it changed: writing it unchanged with every
-/// message would rewrite three name indexes each time (a third of the throughput).
-const UPSERT_LEAD: &str = "\
-INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_digits, phone_valid, kapso_name, lead_status,
-                   source, kapso_conversation_id, created_at, updated_at, last_activity_at)
-VALUES ($1, $2, $3, $4, $9, $5, $6, 'new', 'whatsapp', $7, $8, $8, $8)
-ON CONFLICT (workspace_id, phone_normalized) DO UPDATE SET
-    kapso_conversation_id = COALESCE(excluded.kapso_conversation_id, leads.kapso_conversation_id),
-    last_activity_at = CASE
-        WHEN leads.last_activity_at IS NULL OR leads.last_activity_at < excluded.last_activity_at
-        THEN excluded.last_activity_at ELSE leads.last_activity_at END,
-    updated_at = excluded.updated_at
-RETURNING id, kapso_name";
+/// Step 1's lead update: activity forward, the latest conversation for "Open in Inbox".
+/// A lead merged away meanwhile matches no row (the run is retried and finds the survivor).
+const TOUCH_LEAD: &str = "\
+UPDATE leads SET
+    kapso_conversation_id = COALESCE($2, kapso_conversation_id),
+    last_activity_at = CASE WHEN last_activity_at IS NULL OR last_activity_at < $3 THEN $3 ELSE last_activity_at END,
+    updated_at = $3
+WHERE id = $1 AND merged_into IS NULL
+RETURNING kapso_name, username";
 
-const REFRESH_PROFILE_NAME: &str = "UPDATE leads SET kapso_name = $1 WHERE id = $2";
+/// The profile name and username are rewritten apart, only when they changed: writing
+/// them unchanged with every message would rewrite the name indexes each time.
+const REFRESH_LABELS: &str =
+    "UPDATE leads SET kapso_name = COALESCE($1, kapso_name), username = COALESCE($2, username) WHERE id = $3";
 
 /// Writes a run of inbound messages: repeats are skipped, and if nothing is new nothing
 /// is written at all (no activity bump, no unread bump). Otherwise, in one scope: the
@@ -297,7 +312,8 @@ async fn apply_inbound_run<E: Exec>(
         report
     };
     let Some(&latest) = fresh.last() else {
-        let lead_id = find_lead_id(conn, workspace, &run.key).await?;
+        let kapso_id = run.messages[0].kapso_conversation_id.as_deref();
+        let lead_id = identity::find_lead(conn, workspace.id.as_str(), &run.ids, kapso_id).await?;
         return Ok((0..run.messages.len())
             .map(|offset| {
                 let duplicate = report(offset, Outcome::Duplicate);
@@ -318,13 +334,24 @@ async fn apply_inbound_run<E: Exec>(
     let written = write_inbound_run(conn, workspace, run, &fresh, latest).await;
     if scoped {
         match &written {
-            Ok(_) => conn.end_scope(true).await?,
-            Err(_) => {
+            Ok(Some(_)) => conn.end_scope(true).await?,
+            _ => {
                 let _ = conn.end_scope(false).await;
             }
         }
     }
-    let (lead_id, lead_created) = written?;
+    let Some((lead_id, lead_created)) = written? else {
+        return Ok((0..run.messages.len())
+            .map(|offset| ItemReport {
+                outcome: Outcome::Ignored,
+                reason: Some(
+                    "the message names no phone number or WhatsApp user id, and its conversation belongs to no lead"
+                        .into(),
+                ),
+                ..report(offset, Outcome::Ignored)
+            })
+            .collect());
+    };
     Ok((0..run.messages.len())
         .map(|offset| {
             let is_fresh = fresh.contains(&offset);
@@ -341,45 +368,52 @@ async fn write_inbound_run<E: Exec>(
     run: &InboundRun<'_>,
     fresh: &[usize],
     latest: usize,
-) -> Result<(String, bool), StoreError> {
+) -> Result<Option<(String, bool)>, StoreError> {
     let now = now_ms();
     let last = run.messages[latest];
+    let workspace_id = workspace.id.as_str();
     let profile_name = fresh.iter().rev().find_map(|&o| run.messages[o].customer.profile_name.as_deref());
-    let proposed_lead = LeadId::generate();
-    let (raw_phone, key, digits) = (raw_identity(&last.customer, &run.key), run.key.as_str(), run.key.digits());
+    let username = run.ids.username.as_deref();
+    let kapso_id = last.kapso_conversation_id.as_deref();
+    let raw_phone = last.customer.phone.as_deref();
+    let Some(resolved) = identity::resolve(conn, workspace_id, &run.ids, raw_phone, kapso_id, now).await? else {
+        return Ok(None);
+    };
+    let mut lead_id = resolved.lead_id;
     let lead = conn
-        .query_one(
-            UPSERT_LEAD,
-            &[
-                proposed_lead.as_str().into(),
-                workspace.id.as_str().into(),
-                (&raw_phone).into(),
-                (&key).into(),
-                i64::from(run.key.is_valid_phone()).into(),
-                profile_name.into(),
-                last.kapso_conversation_id.as_deref().into(),
-                now.into(),
-                digits.as_deref().into(),
-            ],
-        )
+        .query_one(TOUCH_LEAD, &[lead_id.as_str().into(), kapso_id.into(), now.into()])
         .await?
-        .ok_or_else(|| StoreError::Shape("the lead upsert returned no row".into()))?;
-    let lead_id = lead.text(0)?;
-    let stored_name = lead.opt_text(1)?;
-    if let Some(name) = profile_name.filter(|&name| stored_name.as_deref() != Some(name)) {
-        conn.execute(REFRESH_PROFILE_NAME, &[name.into(), lead_id.as_str().into()]).await?;
+        .ok_or(StoreError::RaceLost)?;
+    let (stored_name, stored_username) = (lead.opt_text(0)?, lead.opt_text(1)?);
+    let name_changed = profile_name.is_some_and(|name| stored_name.as_deref() != Some(name));
+    let username_changed = username.is_some_and(|name| stored_username.as_deref() != Some(name));
+    if name_changed || username_changed {
+        conn.execute(REFRESH_LABELS, &[profile_name.into(), username.into(), lead_id.as_str().into()]).await?;
     }
-    let conversation_id = record_in_conversation(
+    if let Some(change) = &last.customer.changed_to {
+        let new = Identifiers::of(&crate::server::webhook::payload::Customer {
+            phone: change.phone.clone(),
+            business_scoped_id: change.business_scoped_id.clone(),
+            ..Default::default()
+        });
+        lead_id = identity::apply_change(conn, workspace_id, &lead_id, &new, true, now).await?;
+    }
+    let (conversation_id, conversation_lead) = record_in_conversation(
         conn,
         workspace,
         &lead_id,
-        last.kapso_conversation_id.as_deref(),
+        kapso_id,
         last.conversation_status.as_deref(),
         &last.preview,
         fresh.len() as i64,
         now,
     )
     .await?;
+    if conversation_lead != lead_id {
+        // Kapso's conversation already belongs to another lead: the same customer.
+        let leads = [lead_id.clone(), conversation_lead];
+        lead_id = merge::merge_all(conn, workspace_id, &leads, &MergeBy::automatic(), now).await?;
+    }
     for &offset in fresh {
         if !insert_message(conn, workspace, &lead_id, &conversation_id, run.messages[offset], now).await? {
             // Only on PostgreSQL: a concurrent delivery of the same message committed
@@ -388,12 +422,12 @@ async fn write_inbound_run<E: Exec>(
         }
     }
     tracing::debug!(
-        customer = %crate::server::telemetry::mask_phone(&run.key.as_str()),
+        customer = %run.ids.masked(),
         text = %last.content.as_deref().map(crate::server::telemetry::mask_text).unwrap_or_default(),
         messages = fresh.len(),
         "inbound messages stored"
     );
-    Ok((lead_id.clone(), lead_id == proposed_lead.as_str()))
+    Ok(Some((lead_id, resolved.created)))
 }
 
 /// An outbound message (the business wrote, from Kapso or from us): records it on a lead
@@ -413,20 +447,21 @@ async fn outbound_message<E: Exec>(
     if let Some(status) = message.status {
         match advance_status(conn, workspace, &message.wamid, status, message.status_error.as_deref()).await? {
             StatusChange::Advanced(lead_id) => return Ok(Applied::Keep(report.touching(workspace, &lead_id))),
-            StatusChange::NotNewer => return Ok(Applied::Keep(ItemReport { outcome: Outcome::Unchanged, ..report })),
+            StatusChange::NotNewer(_) => {
+                return Ok(Applied::Keep(ItemReport { outcome: Outcome::Unchanged, ..report }))
+            }
             StatusChange::UnknownMessage => {}
         }
     } else if message_exists(conn, workspace, &message.wamid).await? {
         return Ok(Applied::Keep(ItemReport { outcome: Outcome::Duplicate, ..report }));
     }
-    let lead_id = match customer_key(&message.customer) {
-        Some(key) => find_lead_id(conn, workspace, &key).await?,
-        None => None,
-    };
+    let ids = Identifiers::of(&message.customer);
+    let lead_id =
+        identity::find_lead(conn, workspace.id.as_str(), &ids, message.kapso_conversation_id.as_deref()).await?;
     let Some(lead_id) = lead_id else {
         return Ok(Applied::Keep(ItemReport {
             outcome: Outcome::Ignored,
-            reason: Some("no lead has this number; outbound messages never create leads".into()),
+            reason: Some("no lead has this number or user id; outbound messages never create leads".into()),
             ..report
         }));
     };
@@ -434,7 +469,7 @@ async fn outbound_message<E: Exec>(
     if let Some(kapso_id) = &message.kapso_conversation_id {
         link_conversation(conn, &lead_id, kapso_id, now).await?;
     }
-    let conversation_id = record_in_conversation(
+    let (conversation_id, _) = record_in_conversation(
         conn,
         workspace,
         &lead_id,
@@ -465,17 +500,23 @@ async fn status_update<E: Exec>(
     for notice in &status.notices {
         super::health::record_notice(conn, &workspace.id, notice, now_ms()).await?;
     }
-    Ok(Applied::Keep(
-        match advance_status(conn, workspace, &status.wamid, status.status, status.error.as_deref()).await? {
-            StatusChange::Advanced(lead_id) => report.touching(workspace, &lead_id),
-            StatusChange::NotNewer => ItemReport { outcome: Outcome::Unchanged, ..report },
-            StatusChange::UnknownMessage => ItemReport {
-                outcome: Outcome::Ignored,
-                reason: Some("no stored message has this id; statuses never create leads or messages".into()),
-                ..report
-            },
+    let change = advance_status(conn, workspace, &status.wamid, status.status, status.error.as_deref()).await?;
+    // The recipient's phone and BSUID together name one person: link them on the lead
+    // the message belongs to (the cheapest phone ↔ BSUID link there is).
+    let recipient = Identifiers::of(&status.recipient);
+    if let (StatusChange::Advanced(lead_id) | StatusChange::NotNewer(lead_id), false) = (&change, recipient.is_empty())
+    {
+        identity::apply_change(conn, workspace.id.as_str(), lead_id, &recipient, false, now_ms()).await?;
+    }
+    Ok(Applied::Keep(match change {
+        StatusChange::Advanced(lead_id) => report.touching(workspace, &lead_id),
+        StatusChange::NotNewer(_) => ItemReport { outcome: Outcome::Unchanged, ..report },
+        StatusChange::UnknownMessage => ItemReport {
+            outcome: Outcome::Ignored,
+            reason: Some("no stored message has this id; statuses never create leads or messages".into()),
+            ..report
         },
-    ))
+    }))
 }
 
 async fn conversation_update<E: Exec>(
@@ -502,10 +543,9 @@ async fn conversation_update<E: Exec>(
     if let Some(row) = updated {
         return Ok(Applied::Keep(report.touching(workspace, &row.text(0)?)));
     }
-    let lead_id = match customer_key(&event.customer) {
-        Some(key) => find_lead_id(conn, workspace, &key).await?,
-        None => None,
-    };
+    let ids = Identifiers::of(&event.customer);
+    let lead_id =
+        if ids.is_empty() { None } else { identity::find_lead(conn, workspace.id.as_str(), &ids, None).await? };
     let Some(lead_id) = lead_id else {
         return Ok(Applied::Keep(ItemReport {
             outcome: Outcome::Ignored,
@@ -530,32 +570,6 @@ async fn conversation_update<E: Exec>(
     )
     .await?;
     Ok(Applied::Keep(ItemReport { outcome: Outcome::Created, ..report.touching(workspace, &lead_id) }))
-}
-
-fn customer_key(customer: &super::payload::Customer) -> Option<CustomerKey> {
-    CustomerKey::from_whatsapp(customer.phone.as_deref(), customer.business_scoped_id.as_deref())
-}
-
-/// What `phone_raw` keeps: the number as it arrived, or the user id for senders without one.
-fn raw_identity(customer: &super::payload::Customer, key: &CustomerKey) -> String {
-    match (&customer.phone, key) {
-        (Some(phone), CustomerKey::Phone(_) | CustomerKey::UncheckedDigits(_)) => phone.clone(),
-        _ => key.as_str(),
-    }
-}
-
-async fn find_lead_id<E: Exec>(
-    conn: &mut E,
-    workspace: &Workspace,
-    key: &CustomerKey,
-) -> Result<Option<String>, StoreError> {
-    conn.query_one(
-        "SELECT id FROM leads WHERE workspace_id = $1 AND phone_normalized = $2",
-        &[workspace.id.as_str().into(), (&key.as_str()).into()],
-    )
-    .await?
-    .map(|row| row.text(0))
-    .transpose()
 }
 
 /// Points a lead without a conversation at this one (locks the lead row first, see the
@@ -584,12 +598,12 @@ ON CONFLICT (workspace_id, kapso_conversation_id) DO UPDATE SET
         THEN excluded.last_message_at ELSE conversations.last_message_at END,
     status = COALESCE($5, conversations.status),
     updated_at = excluded.updated_at
-RETURNING id";
+RETURNING id, lead_id";
 
 /// Counts messages into a conversation (`unread` more unread, the preview and time of
-/// the latest) and returns its id: the Kapso conversation when the delivery names one;
-/// otherwise (Meta's format) the lead's latest conversation, or a new one without a
-/// Kapso id.
+/// the latest) and returns its id and its lead: the Kapso conversation when the delivery
+/// names one (its lead may be another: the caller decides); otherwise (Meta's format) the
+/// lead's latest conversation, or a new one without a Kapso id.
 #[allow(clippy::too_many_arguments)]
 async fn record_in_conversation<E: Exec>(
     conn: &mut E,
@@ -600,10 +614,10 @@ async fn record_in_conversation<E: Exec>(
     preview: &str,
     unread: i64,
     now: i64,
-) -> Result<String, StoreError> {
+) -> Result<(String, String), StoreError> {
     if let Some(kapso_id) = kapso_conversation_id {
         let proposed = ConversationId::generate();
-        return conn
+        let row = conn
             .query_one(
                 UPSERT_KAPSO_CONVERSATION,
                 &[
@@ -618,8 +632,8 @@ async fn record_in_conversation<E: Exec>(
                 ],
             )
             .await?
-            .ok_or_else(|| StoreError::Shape("the conversation upsert returned no row".into()))?
-            .text(0);
+            .ok_or_else(|| StoreError::Shape("the conversation upsert returned no row".into()))?;
+        return Ok((row.text(0)?, row.text(1)?));
     }
     let latest = conn
         .query_one(
@@ -638,7 +652,7 @@ async fn record_in_conversation<E: Exec>(
             &[unread.into(), now.into(), preview.into(), id.as_str().into()],
         )
         .await?;
-        return Ok(id);
+        return Ok((id, lead_id.to_string()));
     }
     let id = ConversationId::generate().into_string();
     conn.execute(
@@ -648,7 +662,7 @@ async fn record_in_conversation<E: Exec>(
         &[id.as_str().into(), workspace.id.as_str().into(), lead_id.into(), unread.into(), now.into(), preview.into()],
     )
     .await?;
-    Ok(id)
+    Ok((id, lead_id.to_string()))
 }
 
 /// Step 3: inserts a message unless its id is already stored; `false` means it was.
@@ -707,8 +721,8 @@ async fn message_exists<E: Exec>(conn: &mut E, workspace: &Workspace, wamid: &st
 enum StatusChange {
     /// The status moved forward; the message belongs to this lead.
     Advanced(String),
-    /// The message is known and already at this status or a later one.
-    NotNewer,
+    /// The message is known and already at this status or a later one; its lead.
+    NotNewer(String),
     UnknownMessage,
 }
 
@@ -732,10 +746,15 @@ async fn advance_status<E: Exec>(
     if let Some(row) = advanced {
         return Ok(StatusChange::Advanced(row.text(0)?));
     }
-    Ok(if message_exists(conn, workspace, wamid).await? {
-        StatusChange::NotNewer
-    } else {
-        StatusChange::UnknownMessage
+    let known = conn
+        .query_one(
+            "SELECT lead_id FROM messages WHERE workspace_id = $1 AND kapso_message_id = $2",
+            &[workspace.id.as_str().into(), wamid.into()],
+        )
+        .await?;
+    Ok(match known {
+        Some(row) => StatusChange::NotNewer(row.text(0)?),
+        None => StatusChange::UnknownMessage,
     })
 }
 

@@ -12,7 +12,7 @@
 //! `value.errors[]` become error notices routed by `metadata.phone_number_id`.
 
 use serde_json::{Map, Value};
-use std::fmt;
+use std::{collections::HashMap, fmt};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -119,12 +119,26 @@ impl DeliveryStatus {
     }
 }
 
-/// Who the customer is, as the delivery names them.
-#[derive(Clone, Debug, Default)]
+/// Who the customer is, as the delivery names them: every identifier it carries
+/// (a phone number, a business-scoped user id, a parent one), and the labels (profile
+/// name, username). Any of them may be missing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Customer {
     pub phone: Option<String>,
     pub business_scoped_id: Option<String>,
+    pub parent_business_scoped_id: Option<String>,
+    pub username: Option<String>,
     pub profile_name: Option<String>,
+    /// A `system` message saying the customer now has a new identity
+    /// (`user_changed_number`, `user_changed_user_id` / `user_id_update`).
+    pub changed_to: Option<IdentityChange>,
+}
+
+/// The new identity a customer announced; the old one is the message's sender.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityChange {
+    pub phone: Option<String>,
+    pub business_scoped_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -158,6 +172,9 @@ pub struct StatusEvent {
     pub error: Option<String>,
     /// The status's `errors[]` (why a send failed).
     pub notices: Vec<ErrorNotice>,
+    /// The recipient's phone (`recipient_id`) and BSUID (`recipient_user_id`): the
+    /// cheapest link between the two for a customer we wrote to.
+    pub recipient: Customer,
 }
 
 #[derive(Clone, Debug)]
@@ -280,10 +297,19 @@ fn parse_v2_item(object: &Map<String, Value>, event: Option<&str>, at: &At) -> R
         },
     };
 
-    let conversation_facts = match conversation {
+    let mut conversation_facts = match conversation {
         Some(conv) => Some(read_v2_conversation(conv, &conversation_at)?),
         None => None,
     };
+    // Kapso's contact object, where a delivery carries one.
+    if let Some(contact) = object.get("contact").and_then(Value::as_object) {
+        let facts = conversation_facts.get_or_insert_with(|| ConversationFacts {
+            id: None,
+            status: None,
+            customer: Customer::default(),
+        });
+        fill_identity(&mut facts.customer, contact);
+    }
 
     let kind = event.map(classify_event).unwrap_or(EventKind::Infer);
     let event = match (kind, message) {
@@ -352,14 +378,19 @@ fn read_v2_conversation(conv: &Map<String, Value>, at: &At) -> Result<Conversati
         Some(kapso) => opt_str(kapso, "contact_name", &kapso_at)?.map(str::to_string),
         None => None,
     };
+    let mut customer = Customer {
+        phone: opt_id(conv, "phone_number", at)?,
+        profile_name: profile_name.filter(|n| !n.trim().is_empty()),
+        ..Customer::default()
+    };
+    fill_identity(&mut customer, conv);
+    if let Some(kapso) = kapso {
+        fill_identity(&mut customer, kapso);
+    }
     Ok(ConversationFacts {
         id: opt_id(conv, "id", at)?,
         status: opt_str(conv, "status", at)?.map(str::to_string),
-        customer: Customer {
-            phone: opt_id(conv, "phone_number", at)?,
-            business_scoped_id: opt_id(conv, "business_scoped_user_id", at)?,
-            profile_name: profile_name.filter(|n| !n.trim().is_empty()),
-        },
+        customer,
     })
 }
 
@@ -408,8 +439,17 @@ fn read_v2_message(
     if let Some(number) = own_number.filter(|n| !n.trim().is_empty()) {
         customer.phone = Some(number);
     }
-    if customer.business_scoped_id.is_none() {
-        customer.business_scoped_id = opt_id(message, "from_user_id", at)?;
+    if direction == Direction::Inbound {
+        // The sender's own ids win over the conversation's.
+        if let Some(id) = lenient_text(message, &["from_user_id"]) {
+            customer.business_scoped_id = Some(id);
+        }
+        if let Some(id) = lenient_text(message, &["from_parent_user_id"]) {
+            customer.parent_business_scoped_id = Some(id);
+        }
+        customer.changed_to = identity_change(message);
+    } else if let Some(id) = lenient_text(message, &["recipient", "to_user_id"]) {
+        customer.business_scoped_id.get_or_insert(id);
     }
     let status = match direction {
         Direction::Inbound => None,
@@ -561,22 +601,26 @@ fn parse_meta(object: &Map<String, Value>, root: &At) -> Result<Vec<Item>, Parse
                     let message = as_object(message, &message_at)?;
                     let parts = read_message_object(message, &message_at)?;
                     let from = opt_id(message, "from", &message_at)?;
-                    let bsuid = opt_id(message, "from_user_id", &message_at)?;
-                    let profile_name = from.as_deref().and_then(|f| profiles.iter().find(|(wa_id, _)| wa_id == f)).or(
-                        // A single contact in the change is the sender even when ids are written differently.
-                        if profiles.len() == 1 { profiles.first() } else { None },
-                    );
+                    let bsuid = lenient_text(message, &["from_user_id"]);
+                    let contact = profiles.sender(from.as_deref(), bsuid.as_deref());
+                    let mut customer = contact.cloned().unwrap_or_default();
+                    if from.is_some() {
+                        customer.phone = from;
+                    }
+                    if bsuid.is_some() {
+                        customer.business_scoped_id = bsuid;
+                    }
+                    if let Some(parent) = lenient_text(message, &["from_parent_user_id"]) {
+                        customer.parent_business_scoped_id = Some(parent);
+                    }
+                    customer.changed_to = identity_change(message);
                     items.push(Item {
                         phone_number_id: phone_number_id.clone(),
                         event: Event::Message(MessageEvent {
                             direction: Direction::Inbound,
                             preview: preview(&parts.message_type, parts.content.as_deref(), parts.voice),
                             wamid: parts.wamid,
-                            customer: Customer {
-                                phone: from,
-                                business_scoped_id: bsuid,
-                                profile_name: profile_name.and_then(|(_, name)| name.clone()),
-                            },
+                            customer,
                             kapso_conversation_id: None,
                             conversation_status: None,
                             message_type: parts.message_type,
@@ -609,6 +653,12 @@ fn parse_meta(object: &Map<String, Value>, root: &At) -> Result<Vec<Item>, Parse
                                 .and_then(|errors| errors.first())
                                 .and_then(error_text),
                             notices: super::health::read_notices(status.get("errors")),
+                            recipient: Customer {
+                                phone: lenient_text(status, &["recipient_id"]),
+                                business_scoped_id: lenient_text(status, &["recipient_user_id"]),
+                                parent_business_scoped_id: lenient_text(status, &["recipient_parent_user_id"]),
+                                ..Customer::default()
+                            },
                         }),
                         None => Event::Ignored { reason: format!("status `{name}` is not tracked") },
                     };
@@ -631,22 +681,121 @@ fn parse_meta(object: &Map<String, Value>, root: &At) -> Result<Vec<Item>, Parse
     Ok(items)
 }
 
-/// `contacts[]` of a Meta change: (wa_id, profile name).
-fn meta_profiles(value: &Map<String, Value>, at: &At) -> Result<Vec<(String, Option<String>)>, ParseError> {
-    let Some(contacts) = value.get("contacts") else { return Ok(Vec::new()) };
+/// `contacts[]` of a Meta change, looked up by `wa_id` and by `user_id` through maps:
+/// a message finds its sender in constant time, so a body of many messages and many
+/// contacts costs O(messages + contacts), not their product.
+struct MetaContacts {
+    contacts: Vec<Customer>,
+    by_wa_id: HashMap<String, usize>,
+    by_user_id: HashMap<String, usize>,
+}
+
+impl MetaContacts {
+    /// The sender's contact: by phone, else by BSUID, else the only contact of the change
+    /// (the sender, even when its ids are written differently).
+    fn sender(&self, from: Option<&str>, user_id: Option<&str>) -> Option<&Customer> {
+        let index = from
+            .and_then(|f| self.by_wa_id.get(f))
+            .or_else(|| user_id.and_then(|u| self.by_user_id.get(u)))
+            .copied()
+            .or(if self.contacts.len() == 1 { Some(0) } else { None })?;
+        self.contacts.get(index)
+    }
+}
+
+/// `contacts[]` of a Meta change: wa_id, user_id, parent_user_id, profile name and username.
+fn meta_profiles(value: &Map<String, Value>, at: &At) -> Result<MetaContacts, ParseError> {
+    let mut found = MetaContacts { contacts: Vec::new(), by_wa_id: HashMap::new(), by_user_id: HashMap::new() };
+    let Some(contacts) = value.get("contacts") else { return Ok(found) };
     let contacts_at = at.key("contacts");
-    let mut profiles = Vec::new();
-    for (i, contact) in as_array(contacts, &contacts_at)?.iter().enumerate() {
+    let contacts = as_array(contacts, &contacts_at)?;
+    found.contacts.reserve(contacts.len());
+    for (i, contact) in contacts.iter().enumerate() {
         let contact_at = contacts_at.index(i);
         let contact = as_object(contact, &contact_at)?;
-        let wa_id = opt_id(contact, "wa_id", &contact_at)?.unwrap_or_default();
-        let name = match opt_object(contact, "profile", &contact_at)? {
-            Some(profile) => opt_str(profile, "name", &contact_at.key("profile"))?.map(str::to_string),
-            None => None,
+        let wa_id = opt_id(contact, "wa_id", &contact_at)?;
+        let (name, username) = match opt_object(contact, "profile", &contact_at)? {
+            Some(profile) => (
+                opt_str(profile, "name", &contact_at.key("profile"))?.map(str::to_string),
+                lenient_text(profile, &["username"]),
+            ),
+            None => (None, None),
         };
-        profiles.push((wa_id, name.filter(|n| !n.trim().is_empty())));
+        let mut customer = Customer {
+            phone: wa_id,
+            profile_name: name.filter(|n| !n.trim().is_empty()),
+            username,
+            ..Customer::default()
+        };
+        fill_identity(&mut customer, contact);
+        let index = found.contacts.len();
+        if let Some(wa_id) = &customer.phone {
+            found.by_wa_id.entry(wa_id.clone()).or_insert(index);
+        }
+        if let Some(user_id) = &customer.business_scoped_id {
+            found.by_user_id.entry(user_id.clone()).or_insert(index);
+        }
+        found.contacts.push(customer);
     }
-    Ok(profiles)
+    Ok(found)
+}
+
+/// The longest identifier kept (a BSUID is a country code, a dot and up to 128
+/// alphanumerics; usernames are shorter). Longer values are not identifiers.
+const MAX_IDENTIFIER_CHARS: usize = 160;
+
+/// The first of `keys` holding a non-empty string (or a whole number, as some producers
+/// write ids). Identity fields are read leniently: a field of an unexpected shape is
+/// ignored rather than refusing the delivery, which would lose the message.
+fn lenient_text(object: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|key| {
+        let text = match object.get(*key)? {
+            Value::String(text) => text.trim().to_string(),
+            Value::Number(number) if number.is_u64() => number.to_string(),
+            _ => return None,
+        };
+        (!text.is_empty() && text.chars().count() <= MAX_IDENTIFIER_CHARS).then_some(text)
+    })
+}
+
+/// Fills the identifiers `customer` lacks from an object that names a WhatsApp user in
+/// any of the ways Kapso and Meta write them (conversation, contact, `kapso` summary).
+fn fill_identity(customer: &mut Customer, object: &Map<String, Value>) {
+    if customer.phone.is_none() {
+        customer.phone = lenient_text(object, &["phone_number", "wa_id"]);
+    }
+    if customer.business_scoped_id.is_none() {
+        customer.business_scoped_id = lenient_text(object, &["business_scoped_user_id", "user_id"]);
+    }
+    if customer.parent_business_scoped_id.is_none() {
+        customer.parent_business_scoped_id =
+            lenient_text(object, &["parent_business_scoped_user_id", "parent_user_id"]);
+    }
+    if customer.username.is_none() {
+        customer.username = lenient_text(object, &["username", "contact_username"]);
+    }
+    if customer.profile_name.is_none() {
+        customer.profile_name = lenient_text(object, &["contact_name", "profile_name"]);
+    }
+}
+
+/// The new identity a `system` message announces: `user_changed_number` carries the new
+/// number in `system.wa_id`; `user_changed_user_id` / `user_id_update` the new BSUID.
+fn identity_change(message: &Map<String, Value>) -> Option<IdentityChange> {
+    let system = message.get("system")?.as_object()?;
+    let kind = system.get("type").and_then(Value::as_str).unwrap_or_default();
+    let change = match kind {
+        "user_changed_number" | "customer_changed_number" => IdentityChange {
+            phone: lenient_text(system, &["wa_id", "new_wa_id"]),
+            business_scoped_id: lenient_text(system, &["new_user_id", "user_id"]),
+        },
+        "user_changed_user_id" | "user_id_update" => IdentityChange {
+            phone: lenient_text(system, &["new_wa_id"]),
+            business_scoped_id: lenient_text(system, &["new_user_id", "user_id", "business_scoped_user_id"]),
+        },
+        _ => return None,
+    };
+    (change.phone.is_some() || change.business_scoped_id.is_some()).then_some(change)
 }
 
 fn error_text(error: &Value) -> Option<String> {
@@ -908,6 +1057,85 @@ mod tests {
             &d.items[..],
             [Item { event: Event::Status(StatusEvent { status: DeliveryStatus::Read, .. }), .. }]
         ));
+    }
+
+    #[test]
+    fn business_scoped_ids_and_usernames_are_read_everywhere() {
+        let d = parse(&fixture("v2-message-received-bsuid-only.json"), Some("whatsapp.message.received")).unwrap();
+        let m = only_message(&d);
+        assert_eq!(m.customer.phone, None);
+        assert_eq!(m.customer.business_scoped_id.as_deref(), Some("ID.77700011122233344"));
+        assert_eq!(m.customer.username.as_deref(), Some("@dewi.kue"));
+        assert_eq!(m.customer.profile_name.as_deref(), Some("Dewi"));
+
+        let d = parse(&fixture("meta-forwarded-bsuid.json"), None).unwrap();
+        let m = only_message(&d);
+        assert_eq!(m.customer.phone.as_deref(), Some("6281377788899"));
+        assert_eq!(m.customer.business_scoped_id.as_deref(), Some("ID.77700011122233344"));
+        assert_eq!(m.customer.username.as_deref(), Some("@dewi.kue"));
+        assert_eq!(m.customer.profile_name.as_deref(), Some("Dewi"));
+
+        let body = br#"{"message": {"id": "w1", "type": "text", "text": {"body": "x"},
+            "from_user_id": "US.1", "from_parent_user_id": "US.ENT.9"},
+            "conversation": {"id": "c1", "phone_number": null, "business_scoped_user_id": 42,
+                             "username": ["odd"], "kapso": {"contact_name": "Al"}},
+            "phone_number_id": "1"}"#;
+        let d = parse(body, Some("whatsapp.message.received")).unwrap();
+        let m = only_message(&d);
+        assert_eq!(m.customer.business_scoped_id.as_deref(), Some("US.1"), "the sender's own id wins");
+        assert_eq!(m.customer.parent_business_scoped_id.as_deref(), Some("US.ENT.9"));
+        assert_eq!(m.customer.username, None, "an odd-shaped username is ignored, not refused");
+    }
+
+    #[test]
+    fn number_and_user_id_changes_are_read_from_system_messages() {
+        let d = parse(&fixture("meta-system-user-changed-number.json"), None).unwrap();
+        let m = only_message(&d);
+        assert_eq!(m.customer.phone.as_deref(), Some("6281234567890"));
+        let change = m.customer.changed_to.as_ref().unwrap();
+        assert_eq!(change.phone.as_deref(), Some("6285712345678"));
+        let body = br#"{"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {
+            "metadata": {"phone_number_id": "1"},
+            "messages": [{"from_user_id": "ID.old", "id": "w", "type": "system",
+                          "system": {"type": "user_id_update", "user_id": "ID.new", "body": "changed"}}]}}]}]}"#;
+        let d = parse(body, None).unwrap();
+        let change = only_message(&d).customer.changed_to.clone().unwrap();
+        assert_eq!(change.business_scoped_id.as_deref(), Some("ID.new"));
+        assert_eq!(change.phone, None);
+    }
+
+    #[test]
+    fn statuses_carry_the_recipients_phone_and_bsuid() {
+        let body = br#"{"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {
+            "metadata": {"phone_number_id": "1"},
+            "statuses": [{"id": "w", "status": "read", "recipient_id": "6281", "recipient_user_id": "ID.9"}]}}]}]}"#;
+        let d = parse(body, None).unwrap();
+        let Event::Status(status) = &d.items[0].event else { panic!() };
+        assert_eq!(status.recipient.phone.as_deref(), Some("6281"));
+        assert_eq!(status.recipient.business_scoped_id.as_deref(), Some("ID.9"));
+    }
+
+    #[test]
+    fn meta_senders_are_found_among_many_contacts_by_number_or_user_id() {
+        let contacts: Vec<serde_json::Value> = (0..2000)
+            .map(|i| serde_json::json!({"wa_id": format!("62812{i:06}"), "user_id": format!("ID.{i}"), "profile": {"name": format!("C{i}")}}))
+            .collect();
+        let messages: Vec<serde_json::Value> = (0..2000)
+            .map(|i| if i % 2 == 0 {
+                serde_json::json!({"from": format!("62812{i:06}"), "id": format!("w{i}"), "type": "text", "text": {"body": "x"}})
+            } else {
+                serde_json::json!({"from_user_id": format!("ID.{i}"), "id": format!("w{i}"), "type": "text", "text": {"body": "x"}})
+            })
+            .collect();
+        let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {
+            "metadata": {"phone_number_id": "1"}, "contacts": contacts, "messages": messages}}]}]});
+        let d = parse(&serde_json::to_vec(&body).unwrap(), None).unwrap();
+        for (i, item) in d.items.iter().enumerate() {
+            let Event::Message(m) = &item.event else { panic!() };
+            assert_eq!(m.customer.profile_name.as_deref(), Some(format!("C{i}").as_str()));
+            assert_eq!(m.customer.phone.as_deref(), Some(format!("62812{i:06}").as_str()));
+            assert_eq!(m.customer.business_scoped_id.as_deref(), Some(format!("ID.{i}").as_str()));
+        }
     }
 
     #[test]

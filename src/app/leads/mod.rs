@@ -1,19 +1,26 @@
 //! The Database view (`/leads`): every lead, the most recently active on top, edited
-//! in place, updated live; and a lead's detail page (`/leads/:id`) with its history.
+//! in place, updated live, two of them selectable for merging. The lead page
+//! (`/leads/:id`, its identities and history) is in `detail.rs`; the merge preview and
+//! confirmation (`/leads/merge`) in `merge.rs`.
+
+mod detail;
+mod merge;
+
+pub use detail::LeadPage;
+pub use merge::MergePage;
 
 use super::api::{
-    fetch_lead_detail, fetch_lead_row, list_leads, rename_lead, set_lead_status, EditLead, LeadRow, LeadsPage,
-    LeadsQuery, Me, SortColumn, UiError,
+    fetch_lead_row, list_leads, rename_lead, set_lead_status, EditLead, LeadRow, LeadsPage, LeadsQuery, Me, SortColumn,
 };
 use super::i18n::{lead_count, relative_time, source_label, status_label, t};
 use super::live::{self, LeadEvent, LiveState};
-use super::{ErrorNotice, NotFound};
+use super::ErrorNotice;
 use crate::model::{clean_manual_name, LeadStatus, NAME_MAX_CHARS};
 use leptos::server_fn::ServerFn;
 use leptos::{either::Either, html, prelude::*, task::spawn_local};
 use leptos_meta::Title;
 use leptos_router::{
-    hooks::{use_navigate, use_params_map, use_query_map},
+    hooks::{use_navigate, use_query_map},
     NavigateOptions,
 };
 
@@ -263,6 +270,11 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
     view! {
         <div class="table-meta">
             <p class="count" aria-live="polite">{move || lead_count(total.get())}</p>
+            // Two rows' checkboxes belong to this form (`form="merge-form"`): a plain GET
+            // to the merge preview, with or without JavaScript.
+            <form id="merge-form" method="get" action="/leads/merge" class="merge-bar">
+                <button type="submit" class="button small secondary">{strings.merge_selected}</button>
+            </form>
             <LiveIndicator state=live_state/>
         </div>
         {move || (arrived_elsewhere.get() > 0).then(|| view! { <p class="notice">{t().new_leads_waiting}</p> })}
@@ -421,7 +433,19 @@ fn LeadRowView(
             <td class="col-name">
                 <NameCell id=id.clone() data editing error finish_edit/>
             </td>
-            <td class="col-phone"><a href=detail_href.clone() class="phone">{move || data.read().phone.clone()}</a></td>
+            <td class="col-phone">
+                <input type="checkbox" class="merge-pick" name="lead" value=id.clone() form="merge-form"
+                    aria-label=move || format!("{}: {}", t().merge_select_label, data.read().display_name)/>
+                {move || {
+                    let row = data.read();
+                    if row.no_number {
+                        Either::Left(view! { <a href=detail_href.clone() class="badge no-number">{t().no_number_badge}</a> })
+                    } else {
+                        Either::Right(view! { <a href=detail_href.clone() class="phone">{row.phone.clone()}</a> })
+                    }
+                }}
+                {move || data.read().username.clone().map(|u| view! { <small class="username">{u}</small> })}
+            </td>
             <td class="col-status"><StatusCell id=id.clone() data error/></td>
             <td class="col-source">{move || source_label(data.read().source)}</td>
             <td class="col-activity">
@@ -670,77 +694,5 @@ fn StatusCell(id: String, data: RwSignal<LeadRow>, error: RwSignal<Option<String
                 .map(|s| view! { <option value=s.as_str() selected=initial == s>{status_label(s)}</option> })
                 .collect_view()}
         </select>
-    }
-}
-
-/// `/leads/:id`: one lead, its conversation link and the history of manual changes.
-#[component]
-pub fn LeadPage() -> impl IntoView {
-    let params = use_params_map();
-    let detail = Resource::new(move || params.read().get("id").unwrap_or_default(), fetch_lead_detail);
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">{t().loading}</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(detail) => view! { <LeadDetailView detail/> }.into_any(),
-                    Err(UiError::NotFound(_)) => view! { <NotFound/> }.into_any(),
-                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-#[component]
-fn LeadDetailView(detail: super::api::LeadDetail) -> impl IntoView {
-    let strings = t();
-    let lead = detail.lead.clone();
-    let server_now = detail.now_ms;
-    view! {
-        <Title text=lead.display_name.clone()/>
-        <nav class="breadcrumbs" aria-label="Breadcrumb"><a href="/leads">{strings.database_title}</a></nav>
-        <div class="page-header">
-            <h1>{lead.display_name.clone()}</h1>
-            {lead.profile_aside().map(|p| view! { <small class="profile-name">{p}</small> })}
-        </div>
-        <dl class="facts">
-            <dt>{strings.col_phone}</dt><dd>{lead.phone.clone()}</dd>
-            <dt>{strings.col_status}</dt><dd><span class=format!("pill status-{}", lead.status.as_str())>{status_label(lead.status)}</span></dd>
-            <dt>{strings.source_label}</dt><dd>{source_label(lead.source)}</dd>
-            <dt>{strings.col_last_activity}</dt>
-            <dd>{match lead.last_activity_ms {
-                Some(ms) => view! { <time title=lead.last_activity_local.clone().unwrap_or_default()>{relative_time(ms, server_now)}</time> }.into_any(),
-                None => strings.never_active.into_any(),
-            }}</dd>
-            <dt>{strings.created_label}</dt><dd>{lead.created_local.clone()}</dd>
-        </dl>
-        <p>
-            {match lead.inbox_path.clone() {
-                Some(path) => view! { <a class="button" href=path>{strings.open_in_inbox}</a> }.into_any(),
-                None => view! { <span class="button disabled" aria-disabled="true">{strings.open_in_inbox}</span> <span class="muted">{strings.no_conversation_yet}</span> }.into_any(),
-            }}
-        </p>
-        <section class="history" aria-labelledby="history-title">
-            <h2 id="history-title">{strings.history}</h2>
-            {if detail.changes.is_empty() {
-                view! { <p class="muted">{strings.no_history}</p> }.into_any()
-            } else {
-                view! {
-                    <ol class="changes" role="list">
-                        {detail.changes.into_iter().map(|change| {
-                            let field = if change.field == "name" { strings.field_name } else { strings.field_status };
-                            let shown = |v: Option<String>| v.filter(|v| !v.is_empty()).unwrap_or_else(|| strings.empty_value.to_string());
-                            view! {
-                                <li>
-                                    <strong>{change.actor}</strong>" "{strings.changed}" "{field}" "{strings.from}" "
-                                    <q>{shown(change.old_value)}</q>" "{strings.to}" "<q>{shown(change.new_value)}</q>
-                                    " · "<time>{change.at_local}</time>
-                                </li>
-                            }
-                        }).collect_view()}
-                    </ol>
-                }.into_any()
-            }}
-        </section>
     }
 }

@@ -1,0 +1,303 @@
+//! The Database view's listing: filters (status, name or username, phone fragments),
+//! sort orders and cursors. Merged leads are never listed.
+
+use super::{lead_from_row, LeadRecord, LEAD_COLUMNS};
+use crate::model::LeadStatus;
+use crate::server::{
+    db::Db,
+    error::{AppError, AppResult},
+    ids::LeadId,
+    phone::search_prefixes,
+    workspaces::Workspace,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// The orders the Database view offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    #[default]
+    LastActivity,
+    Name,
+    Created,
+}
+
+impl SortKey {
+    pub fn parse(text: &str) -> Option<SortKey> {
+        match text {
+            "last_activity" | "activity" => Some(SortKey::LastActivity),
+            "name" => Some(SortKey::Name),
+            "created" | "created_at" => Some(SortKey::Created),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::LastActivity => "last_activity",
+            SortKey::Name => "name",
+            SortKey::Created => "created",
+        }
+    }
+
+    /// Newest first for times, A→Z for names.
+    pub fn default_descending(self) -> bool {
+        !matches!(self, SortKey::Name)
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::LastActivity => "l.activity_sort",
+            SortKey::Name => "l.name_sort",
+            SortKey::Created => "l.created_at",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LeadQuery {
+    pub search: Option<String>,
+    pub status: Option<LeadStatus>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub cursor: Option<String>,
+    pub limit: usize,
+    /// Only this lead (does it match the other filters?).
+    pub only: Option<LeadId>,
+}
+
+pub struct LeadPage {
+    pub leads: Vec<LeadRecord>,
+    pub next_cursor: Option<String>,
+    pub total: i64,
+}
+
+/// A position in a sorted listing: the sort key and id of the last row shown. Opaque to
+/// clients (hex), and tied to the order it was made for.
+#[derive(Debug, PartialEq, Eq)]
+enum CursorKey {
+    Number(i64),
+    Text(String),
+}
+
+fn encode_cursor(sort: SortKey, descending: bool, lead: &LeadRecord) -> String {
+    let key = match sort {
+        SortKey::LastActivity => lead.activity_sort.to_string(),
+        SortKey::Created => lead.created_at.to_string(),
+        SortKey::Name => lead.name_sort.clone(),
+    };
+    hex::encode(format!("{}|{}|{}|{}", sort.as_str(), if descending { "d" } else { "a" }, lead.id, key))
+}
+
+fn decode_cursor(cursor: &str, sort: SortKey, descending: bool) -> AppResult<(CursorKey, String)> {
+    let invalid = || AppError::BadRequest("invalid cursor: pass back next_cursor exactly as received".into());
+    let text = String::from_utf8(hex::decode(cursor.trim()).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    let mut parts = text.splitn(4, '|');
+    let (Some(sort_name), Some(direction), Some(id), Some(key)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    if sort_name != sort.as_str() || direction != if descending { "d" } else { "a" } {
+        return Err(AppError::BadRequest("the cursor belongs to another sort order; start again without it".into()));
+    }
+    let id = LeadId::parse(id).ok_or_else(invalid)?.into_string();
+    let key = match sort {
+        SortKey::Name => CursorKey::Text(key.to_string()),
+        _ => CursorKey::Number(key.parse().map_err(|_| invalid())?),
+    };
+    Ok((key, id))
+}
+
+/// Both names of a lead and its username, lowercased, as indexed by `leads_by_names`
+/// (migrations/0007_lead_identities.sql); it must stay identical to the index's expression.
+const NAMES_EXPRESSION: &str =
+    "LOWER(COALESCE(l.name, '') || ' ' || COALESCE(l.kapso_name, '') || ' ' || COALESCE(l.username, ''))";
+
+/// Escapes LIKE wildcards so a search for `50%` means those three characters.
+fn like_pattern(fragment: &str) -> String {
+    let mut escaped = String::with_capacity(fragment.len() + 2);
+    escaped.push('%');
+    for c in fragment.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}
+
+/// Filters shared by the page query, its count and the Inbox's search (which joins
+/// leads as `l` too), with their bind values in order after the workspace id ($1).
+pub struct Filters {
+    pub sql: String,
+    pub binds: Vec<String>,
+    /// Whether a search narrows the rows (then sorting the matches beats walking the
+    /// sort index past every lead that does not match).
+    pub searching: bool,
+}
+
+/// How a phone search matches stored numbers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PhoneMatch {
+    /// The digits begin the number (index range; the usual case).
+    Prefix,
+    /// The digits appear anywhere in it (a scan; tried when no number begins so).
+    Anywhere,
+}
+
+/// The first digit string after every string that begins with `prefix`
+/// (`629` → `63`); `None` when there is none (`999`).
+fn after_prefix(prefix: &str) -> Option<String> {
+    let mut digits: Vec<u8> = prefix.bytes().collect();
+    while let Some(last) = digits.pop() {
+        if last < b'9' {
+            digits.push(last + 1);
+            return String::from_utf8(digits).ok();
+        }
+    }
+    None
+}
+
+pub fn filters(workspace: &Workspace, query: &LeadQuery) -> Filters {
+    filters_matching(workspace, query, PhoneMatch::Prefix)
+}
+
+fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: PhoneMatch) -> Filters {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    let mut searching = false;
+    if let Some(id) = &query.only {
+        binds.push(id.to_string());
+        sql.push_str(&format!(" AND l.id = ${}", binds.len() + 1));
+    }
+    if let Some(status) = query.status {
+        binds.push(status.as_str().to_string());
+        sql.push_str(&format!(" AND l.lead_status = ${}", binds.len() + 1));
+    }
+    if let Some(search) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        searching = true;
+        let prefixes = search_prefixes(search, workspace.region);
+        if prefixes.is_empty() {
+            // A name: the manual or the WhatsApp one, anywhere in it. The engine lowers
+            // the search as it lowered the names (SQLite folds only ASCII, PostgreSQL all
+            // of Unicode), so a name is found as it is written on either.
+            binds.push(like_pattern(search));
+            sql.push_str(&format!(" AND {NAMES_EXPRESSION} LIKE LOWER(${}) ESCAPE '\\'", binds.len() + 1));
+        } else if phone_match == PhoneMatch::Prefix {
+            let mut ranges = Vec::new();
+            for prefix in prefixes {
+                let upper = after_prefix(&prefix);
+                binds.push(prefix);
+                let low = binds.len() + 1;
+                match upper {
+                    Some(upper) => {
+                        binds.push(upper);
+                        ranges.push(format!("(l.phone_digits >= ${low} AND l.phone_digits < ${})", binds.len() + 1));
+                    }
+                    None => ranges.push(format!("l.phone_digits >= ${low}")),
+                }
+            }
+            sql.push_str(&format!(" AND ({})", ranges.join(" OR ")));
+        } else {
+            let digits = prefixes.into_iter().next().unwrap_or_default();
+            binds.push(like_pattern(&digits));
+            sql.push_str(&format!(" AND l.phone_digits LIKE ${} ESCAPE '\\'", binds.len() + 1));
+        }
+    }
+    Filters { sql, binds, searching }
+}
+
+pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResult<LeadPage> {
+    let page = list_matching(db, workspace, query, PhoneMatch::Prefix).await?;
+    let phone_search = query.search.as_deref().is_some_and(|q| !search_prefixes(q.trim(), workspace.region).is_empty());
+    if page.total == 0 && phone_search {
+        // No number begins with these digits: look for them anywhere in the numbers.
+        return list_matching(db, workspace, query, PhoneMatch::Anywhere).await;
+    }
+    Ok(page)
+}
+
+async fn list_matching(
+    db: &Db,
+    workspace: &Workspace,
+    query: &LeadQuery,
+    phone_match: PhoneMatch,
+) -> AppResult<LeadPage> {
+    let limit = query.limit.clamp(1, 500);
+    let filters = filters_matching(workspace, query, phone_match);
+    let column = query.sort.column();
+    let (order, compare) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
+    let cursor = query.cursor.as_deref().map(|c| decode_cursor(c, query.sort, query.descending)).transpose()?;
+
+    // `merged_into IS NULL` as the partial indexes say it (migrations/0007), so they are used.
+    let mut sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads l WHERE l.workspace_id = $1 AND l.merged_into IS NULL{}",
+        filters.sql
+    );
+    let next_param = filters.binds.len() + 2;
+    if cursor.is_some() {
+        sql.push_str(&format!(" AND ({column}, l.id) {compare} (${next_param}, ${})", next_param + 1));
+    }
+    // Sorting by an expression keeps the planner from walking the sort index when a
+    // search narrows the rows: finding the few matches first and sorting them is far
+    // cheaper. (`+ 0` / `|| ''` leave the order as it is, on both engines.)
+    let sort_by = match (filters.searching, query.sort) {
+        (false, _) => column.to_string(),
+        (true, SortKey::Name) => format!("({column} || '')"),
+        (true, _) => format!("({column} + 0)"),
+    };
+    sql.push_str(&format!(" ORDER BY {sort_by} {order}, l.id {order} LIMIT {}", limit + 1));
+
+    let mut page_query = sqlx::query(&sql).bind(workspace.id.as_str());
+    for value in &filters.binds {
+        page_query = page_query.bind(value);
+    }
+    if let Some((key, id)) = &cursor {
+        page_query = match key {
+            CursorKey::Number(n) => page_query.bind(*n),
+            CursorKey::Text(t) => page_query.bind(t.clone()),
+        }
+        .bind(id.clone());
+    }
+    let count_sql = format!(
+        "SELECT COUNT(*) AS total FROM leads l WHERE l.workspace_id = $1 AND l.merged_into IS NULL{}",
+        filters.sql
+    );
+    let mut count_query = sqlx::query(&count_sql).bind(workspace.id.as_str());
+    for value in &filters.binds {
+        count_query = count_query.bind(value);
+    }
+    // The count walks every matching lead while the page stops after one; on two
+    // pooled connections they run side by side, so the page costs the slower of them.
+    let (rows, count) = futures::try_join!(page_query.fetch_all(&db.pool), count_query.fetch_one(&db.pool))?;
+    let total: i64 = count.try_get("total")?;
+    let mut leads = rows.iter().map(lead_from_row).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if leads.len() > limit {
+        leads.truncate(limit);
+        leads.last().map(|last| encode_cursor(query.sort, query.descending, last))
+    } else {
+        None
+    };
+    super::attach_identities(db, workspace, &mut leads).await?;
+    Ok(LeadPage { leads, next_cursor, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ranges_end_after_every_extension() {
+        assert_eq!(after_prefix("6281").as_deref(), Some("6282"));
+        assert_eq!(after_prefix("629").as_deref(), Some("63"));
+        assert_eq!(after_prefix("999"), None);
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}
