@@ -349,6 +349,7 @@ async fn sign_in(
 /// `POST /logout`.
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
     end_session(&state, &headers).await?;
+    crate::server::live::session_key(&headers).inspect(|session| state.live.end_streams_for_session(session));
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(header::SET_COOKIE, clear_session_cookie(&headers));
     Ok(response)

@@ -520,7 +520,9 @@ pub async fn remove_member(user_id: String) -> Result<(), UiError> {
         .map_err(refuse)?
         .ok_or_else(|| refuse(AppError::not_found("member")))?;
     member.require(member.role.can_assign(role), "remove an owner").map_err(refuse)?;
-    accounts::remove_member(&state.db, &member.workspace.id, &target).await.map_err(refuse)
+    accounts::remove_member(&state.db, &member.workspace.id, &target).await.map_err(refuse)?;
+    state.live.end_streams_for_member(&member.workspace.id, &target);
+    Ok(())
 }
 
 pub async fn rotate_secret(which: String) -> Result<RevealedSecrets, UiError> {

@@ -8,5 +8,6 @@ mod access;
 mod api;
 mod cli;
 mod fuzz;
+mod live;
 mod pages;
 mod webhook;
