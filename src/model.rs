@@ -160,6 +160,15 @@ pub fn clean_manual_name(input: &str) -> Result<Option<String>, NameProblem> {
     Ok(Some(trimmed.to_string()))
 }
 
+/// One lead changed (new, new activity, edited, read), as the live stream announces it
+/// (`event: lead`): the server writes it once per change, the browser reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadEvent {
+    pub lead_id: String,
+    /// The lead did not exist before this change.
+    pub created: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

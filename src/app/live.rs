@@ -1,9 +1,17 @@
 //! Things that change while a page is open: the clock that relative times count
 //! from, and the stream of lead changes from the server (Server-Sent Events on
-//! `/api/live`, which the browser reconnects by itself).
+//! `/api/live`).
+//!
+//! The browser's EventSource reconnects by itself after a stream ends or the network
+//! drops. It gives up for good when the server answers anything but a stream (401
+//! signed out, 429 too many live pages) and cannot say why; the page then asks
+//! [`live_status`] and shows the reason, and tries again only after a pause, so a
+//! refused page never reconnects in a loop. An `end` event (session or membership
+//! ended) is handled the same way.
 
+use crate::app::api::UiError;
+pub use crate::model::LeadEvent;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the epoch, ticking every 30 s in the browser. Zero until the
 /// page is hydrated: views then use the server's `now_ms`, so the first render in the
@@ -39,71 +47,194 @@ pub fn now_or(server_now: i64) -> i64 {
     }
 }
 
-/// One lead changed: new, new activity, edited, read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeadEvent {
-    pub lead_id: String,
-    pub created: bool,
-}
-
 /// Whether the live stream is connected (for the little indicator).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LiveState {
     Connecting,
     Connected,
     Reconnecting,
+    /// No live updates for now, and why (shown on the page).
+    Stopped(String),
+}
+
+/// `None` if this page may open a live stream now, else why not (too many live pages,
+/// for instance). Asked after the stream closed for good.
+#[server(endpoint = "live/status")]
+pub async fn live_status() -> Result<Option<String>, UiError> {
+    use crate::server::{error::AppError, http::AppState};
+    let state = use_context::<AppState>().ok_or_else(|| UiError::Failed("server state missing".into()))?;
+    let parts = use_context::<axum::http::request::Parts>().ok_or(UiError::SignedOut)?;
+    crate::server::live::admission(&state, &parts.headers).await.map_err(|err| {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(err.status());
+        }
+        match err {
+            AppError::Unauthorized(_) => UiError::SignedOut,
+            other => UiError::Unavailable(other.to_string()),
+        }
+    })
 }
 
 /// Subscribes the current page to its workspace's lead changes while it is mounted.
 /// `on_event` runs for each change; `on_resync` after a reconnection (events may have
-/// been missed while disconnected).
+/// been missed while disconnected) or when the server says the page fell behind.
 pub fn subscribe(on_event: impl Fn(LeadEvent) + 'static, on_resync: impl Fn() + 'static) -> ReadSignal<LiveState> {
     let (state, set_state) = signal(LiveState::Connecting);
-    let on_event = std::rc::Rc::new(on_event);
-    let on_resync = std::rc::Rc::new(on_resync);
-    Effect::new(move |started: Option<bool>| {
-        if started.is_some() {
-            return true;
+    #[cfg(feature = "hydrate")]
+    {
+        let handlers = std::rc::Rc::new(browser::Handlers {
+            on_event: Box::new(on_event),
+            on_resync: Box::new(on_resync),
+            state,
+            set_state,
+            current: Default::default(),
+            failures: Default::default(),
+            alive: std::cell::Cell::new(true),
+        });
+        Effect::new(move |started: Option<bool>| {
+            if started.is_none() {
+                browser::open(handlers.clone());
+                let keep = send_wrapper::SendWrapper::new(handlers.clone());
+                on_cleanup(move || browser::close(&keep));
+            }
+            true
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (on_event, on_resync, set_state);
+    state
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::{live_status, LeadEvent, LiveState};
+    use crate::app::api::UiError;
+    use leptos::prelude::*;
+    use leptos::wasm_bindgen::{closure::Closure, JsCast};
+    use leptos::web_sys::{Event, EventSource, MessageEvent};
+    use std::{
+        cell::{Cell, RefCell},
+        rc::Rc,
+        time::Duration,
+    };
+
+    pub struct Handlers {
+        pub on_event: Box<dyn Fn(LeadEvent)>,
+        pub on_resync: Box<dyn Fn()>,
+        pub state: ReadSignal<LiveState>,
+        pub set_state: WriteSignal<LiveState>,
+        /// The open EventSource and the closures it calls (dropped together).
+        pub current: RefCell<Option<Connection>>,
+        /// Streams in a row that closed for good without ever opening.
+        pub failures: Cell<u32>,
+        /// False once the page is gone.
+        pub alive: Cell<bool>,
+    }
+
+    pub struct Connection {
+        source: EventSource,
+        _closures: Vec<Closure<dyn FnMut(Event)>>,
+    }
+
+    pub fn open(handlers: Rc<Handlers>) {
+        if !handlers.alive.get() {
+            return;
         }
-        use leptos::wasm_bindgen::{closure::Closure, JsCast};
-        let Ok(source) = leptos::web_sys::EventSource::new("/api/live") else { return true };
-        let on_lead = Closure::<dyn FnMut(leptos::web_sys::MessageEvent)>::new({
-            let on_event = on_event.clone();
-            move |message: leptos::web_sys::MessageEvent| {
-                if let Some(event) =
-                    message.data().as_string().and_then(|text| serde_json::from_str::<LeadEvent>(&text).ok())
-                {
-                    on_event(event);
+        let Ok(source) = EventSource::new("/api/live") else { return };
+        let on_lead = Closure::<dyn FnMut(Event)>::new({
+            let handlers = handlers.clone();
+            move |event: Event| {
+                let text = event.dyn_ref::<MessageEvent>().and_then(|message| message.data().as_string());
+                if let Some(change) = text.and_then(|text| serde_json::from_str::<LeadEvent>(&text).ok()) {
+                    (handlers.on_event)(change);
                 }
             }
         });
-        let on_open = Closure::<dyn FnMut(leptos::web_sys::Event)>::new({
-            let on_resync = on_resync.clone();
+        let on_resync = Closure::<dyn FnMut(Event)>::new({
+            let handlers = handlers.clone();
+            move |_| (handlers.on_resync)()
+        });
+        let on_end = Closure::<dyn FnMut(Event)>::new({
+            let handlers = handlers.clone();
+            let source = source.clone();
             move |_| {
-                if state.get_untracked() == LiveState::Reconnecting {
-                    on_resync();
-                }
-                set_state.set(LiveState::Connected);
+                source.close();
+                handlers.set_state.set(LiveState::Reconnecting);
+                ask_why(handlers.clone());
             }
         });
-        let on_error =
-            Closure::<dyn FnMut(leptos::web_sys::Event)>::new(move |_| set_state.set(LiveState::Reconnecting));
-        let on_behind = Closure::<dyn FnMut(leptos::web_sys::Event)>::new({
-            let on_resync = on_resync.clone();
-            move |_| on_resync()
+        let on_open = Closure::<dyn FnMut(Event)>::new({
+            let handlers = handlers.clone();
+            move |_| {
+                handlers.failures.set(0);
+                if handlers.state.get_untracked() != LiveState::Connecting {
+                    (handlers.on_resync)();
+                }
+                handlers.set_state.set(LiveState::Connected);
+            }
+        });
+        let on_error = Closure::<dyn FnMut(Event)>::new({
+            let handlers = handlers.clone();
+            let source = source.clone();
+            move |_| {
+                if source.ready_state() == EventSource::CLOSED {
+                    // Refused (not a stream): the browser will not retry; find out why.
+                    handlers.failures.set(handlers.failures.get() + 1);
+                    ask_why(handlers.clone());
+                } else if !matches!(handlers.state.get_untracked(), LiveState::Stopped(_)) {
+                    handlers.set_state.set(LiveState::Reconnecting);
+                }
+            }
         });
         let _ = source.add_event_listener_with_callback("lead", on_lead.as_ref().unchecked_ref());
-        let _ = source.add_event_listener_with_callback("resync", on_behind.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("resync", on_resync.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("end", on_end.as_ref().unchecked_ref());
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        // Closing the stream and dropping the handlers together when the page goes.
-        let keep = send_wrapper::SendWrapper::new((source, on_lead, on_open, on_error, on_behind));
-        on_cleanup(move || {
-            let (source, ..) = &*keep;
-            source.close();
-            drop(keep);
+        let previous = handlers
+            .current
+            .replace(Some(Connection { source, _closures: vec![on_lead, on_resync, on_end, on_open, on_error] }));
+        if let Some(previous) = previous {
+            previous.source.close();
+        }
+    }
+
+    /// The page is going: close the stream, drop its handlers, cancel what is pending.
+    pub fn close(handlers: &Rc<Handlers>) {
+        handlers.alive.set(false);
+        if let Some(connection) = handlers.current.borrow_mut().take() {
+            connection.source.close();
+        }
+    }
+
+    /// After a stream closed for good: ask the server why, show it, and try again later
+    /// (or now, if it would be admitted now).
+    fn ask_why(handlers: Rc<Handlers>) {
+        leptos::task::spawn_local(async move {
+            // Out of the EventSource's callback now: its closures may be dropped.
+            if let Some(connection) = handlers.current.borrow_mut().take() {
+                connection.source.close();
+            }
+            if !handlers.alive.get() {
+                return;
+            }
+            let (message, retry_in) = match live_status().await {
+                Ok(None) => {
+                    // Admitted now: reconnect, after a pause growing with failures in a row.
+                    let failures = handlers.failures.get().min(6);
+                    let pause = if failures == 0 { 0 } else { 1u64 << failures };
+                    let handlers = handlers.clone();
+                    set_timeout(move || open(handlers), Duration::from_secs(pause));
+                    return;
+                }
+                Ok(Some(message)) => (message, Some(30)),
+                Err(UiError::SignedOut) => (UiError::SignedOut.to_string(), None),
+                Err(other) => (other.to_string(), Some(15)),
+            };
+            handlers.set_state.set(LiveState::Stopped(message));
+            if let Some(seconds) = retry_in {
+                set_timeout(move || ask_why(handlers), Duration::from_secs(seconds));
+            }
         });
-        true
-    });
-    state
+    }
 }

@@ -4,7 +4,13 @@
 //! `--rate`, open loop at a fixed rate with latency measured from each delivery's
 //! scheduled time, so a stalled server cannot hide its queueing delay.
 //!
-//! `scripts/bench` starts a server on a fresh SQLite database and runs this.
+//! With `--sse-streams N --sse-cookie …` it first opens N live streams (`GET /api/live`)
+//! and reads them throughout; `--sse-measure K` of them time every event from the
+//! sending of the delivery that made it. With `--server-pid` it reports the server's CPU
+//! time per delivery (utime + stime from /proc/<pid>/stat over the sending phase).
+//!
+//! `scripts/bench` starts a server on a fresh SQLite database and runs this;
+//! `scripts/bench-live` measures what open live streams cost.
 
 use axum::body::Bytes;
 use clap::Parser;
@@ -14,9 +20,10 @@ use hyper_util::rt::TokioIo;
 use leadline::server::webhook::signature::sign;
 use serde_json::json;
 use std::{
+    collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::{Duration, Instant},
 };
@@ -62,6 +69,26 @@ struct Args {
     /// Prefix of message ids, so runs against one database never repeat ids.
     #[arg(long, default_value = "bench")]
     run: String,
+    /// First customer number, so a run can make new leads in a database used before.
+    #[arg(long, default_value_t = 0)]
+    customer_base: u64,
+    /// Live streams (`GET /api/live`) to open before sending, and read until the end.
+    #[arg(long, default_value_t = 0)]
+    sse_streams: usize,
+    /// The session cookie the streams use (`leadline_session=…`).
+    #[arg(long)]
+    sse_cookie: Option<String>,
+    /// How many of the streams time each `lead` event, from the sending of the delivery
+    /// that made that lead. Needs one new lead per delivery: `--sequential-customers`
+    /// with `--customers` above the number of deliveries.
+    #[arg(long, default_value_t = 0)]
+    sse_measure: usize,
+    /// The server's process id: report its CPU time per delivery.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Clock ticks per second of /proc/<pid>/stat (`getconf CLK_TCK`).
+    #[arg(long, default_value_t = 100)]
+    clk_tck: u64,
 }
 
 struct Totals {
@@ -72,6 +99,8 @@ struct Totals {
 
 static NEXT_MESSAGE: AtomicU64 = AtomicU64::new(0);
 static NEXT_DELIVERY: AtomicU64 = AtomicU64::new(0);
+/// When the delivery that made each lead was sent (with `--sse-measure`).
+static SENT_AT: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
 
 /// The next delivery's body, or `None` once `--deliveries` have been sent.
 fn delivery_body(args: &Args) -> Option<Vec<u8>> {
@@ -82,11 +111,12 @@ fn delivery_body(args: &Args) -> Option<Vec<u8>> {
     let first = NEXT_MESSAGE.fetch_add(args.batch as u64, Ordering::Relaxed);
     let item = |n: u64| {
         let spread = if args.mixed_batches { n } else { first };
-        let customer = if args.sequential_customers {
-            delivery % args.customers
-        } else {
-            spread.wrapping_mul(2654435761) % args.customers
-        };
+        let customer = args.customer_base
+            + if args.sequential_customers {
+                delivery % args.customers
+            } else {
+                spread.wrapping_mul(2654435761) % args.customers
+            };
         let phone = format!("+62812{:07}", 1_000_000 + customer);
         let bsuid = args.with_bsuid.then(|| format!("ID.{:020}", 77_000_000 + customer));
         let mut item = json!({
@@ -167,8 +197,17 @@ async fn connection(args: Arc<Args>, deadline: Instant, schedule: Option<(Instan
         match sender.send_request(request).await {
             Ok(response) => {
                 let ok = response.status().is_success();
-                let _ = response.into_body().collect().await;
+                let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                 totals.latencies_us.push(started.elapsed().as_micros() as u64);
+                if ok && args.sse_measure > 0 {
+                    let report: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let mut sent = SENT_AT.lock().unwrap();
+                    for item in report["results"].as_array().into_iter().flatten() {
+                        if let Some(lead) = item["lead_id"].as_str() {
+                            sent.get_or_insert_with(HashMap::new).entry(lead.to_string()).or_insert(started);
+                        }
+                    }
+                }
                 if ok {
                     totals.deliveries += 1;
                 } else {
@@ -192,9 +231,104 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank] as f64 / 1000.0
 }
 
+/// What one live stream saw.
+#[derive(Default)]
+struct StreamTotals {
+    /// (lead id, when its event arrived), for measuring streams.
+    arrivals: Vec<(String, Instant)>,
+    events: u64,
+    refused: bool,
+}
+
+/// Opens one live stream and reads it until `stop`; `ready` once the server answered.
+async fn live_stream(
+    args: Arc<Args>,
+    measure: bool,
+    ready: tokio::sync::oneshot::Sender<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> StreamTotals {
+    let mut totals = StreamTotals::default();
+    let stream = tokio::net::TcpStream::connect(&args.addr).await.expect("connect to the server");
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.expect("HTTP handshake");
+    tokio::spawn(conn);
+    let request = Request::get("/api/live")
+        .header("host", &args.addr)
+        .header("accept", "text/event-stream")
+        .header("cookie", args.sse_cookie.as_deref().expect("--sse-cookie"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = match sender.send_request(request).await {
+        Ok(response) if response.status().is_success() => response,
+        _ => {
+            totals.refused = true;
+            let _ = ready.send(false);
+            return totals;
+        }
+    };
+    let _ = ready.send(true);
+    let mut body = response.into_body();
+    let mut stop = stop;
+    let mut pending = String::new();
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = stop.changed() => break,
+        };
+        let Some(Ok(frame)) = frame else { break };
+        let Some(data) = frame.data_ref() else { continue };
+        let arrived = Instant::now();
+        if !measure {
+            totals.events += data.windows(11).filter(|w| w == b"event: lead").count() as u64;
+            continue;
+        }
+        pending.push_str(&String::from_utf8_lossy(data));
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            if let (true, Some(data)) = (event.starts_with("event: lead"), event.split("data: ").nth(1)) {
+                if let Ok(lead) = serde_json::from_str::<leadline::model::LeadEvent>(data.trim()) {
+                    totals.events += 1;
+                    totals.arrivals.push((lead.lead_id, arrived));
+                }
+            }
+        }
+    }
+    totals
+}
+
+/// The process's user + system CPU time in microseconds.
+fn cpu_us(pid: u32, clk_tck: u64) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after_name` starts at field 3.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks * 1_000_000 / clk_tck
+}
+
 #[tokio::main]
 async fn main() {
     let args = Arc::new(Args::parse());
+    let (stop_streams, stop) = tokio::sync::watch::channel(false);
+    let mut streams = Vec::new();
+    let mut refused_streams = 0;
+    for chunk in (0..args.sse_streams).collect::<Vec<_>>().chunks(100) {
+        let mut waiting = Vec::new();
+        for &i in chunk {
+            let (ready, answered) = tokio::sync::oneshot::channel();
+            streams.push(tokio::spawn(live_stream(args.clone(), i < args.sse_measure, ready, stop.clone())));
+            waiting.push(answered);
+        }
+        for answered in waiting {
+            if !answered.await.unwrap_or(false) {
+                refused_streams += 1;
+            }
+        }
+    }
+    // Let the server settle after opening the streams.
+    if args.sse_streams > 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let cpu_before = args.server_pid.map(|pid| cpu_us(pid, args.clk_tck));
     let start = Instant::now() + Duration::from_millis(50);
     let seconds = if args.deliveries.is_some() { 86_400.0 } else { args.seconds };
     let deadline = start + Duration::from_secs_f64(seconds);
@@ -217,7 +351,31 @@ async fn main() {
         errors += totals.errors;
     }
     let elapsed = start.elapsed().as_secs_f64().max(0.001);
+    let cpu_per_delivery_us = match (args.server_pid, cpu_before) {
+        (Some(pid), Some(before)) if deliveries > 0 => {
+            Some(((cpu_us(pid, args.clk_tck) - before) as f64 / deliveries as f64).round())
+        }
+        _ => None,
+    };
     latencies.sort_unstable();
+    // Give the last events time to arrive, then close the streams.
+    if args.sse_streams > 0 {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+    }
+    let _ = stop_streams.send(true);
+    let sent = SENT_AT.lock().unwrap().take().unwrap_or_default();
+    let (mut event_latencies, mut stream_events, mut unmatched) = (Vec::new(), 0u64, 0u64);
+    for stream in streams {
+        let totals = stream.await.expect("stream task");
+        stream_events += totals.events;
+        for (lead, arrived) in totals.arrivals {
+            match sent.get(&lead) {
+                Some(sent_at) => event_latencies.push(arrived.saturating_duration_since(*sent_at).as_micros() as u64),
+                None => unmatched += 1,
+            }
+        }
+    }
+    event_latencies.sort_unstable();
     let report = json!({
         "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
         "target_rate": args.rate,
@@ -235,6 +393,19 @@ async fn main() {
             "p99": percentile(&latencies, 99.0),
             "max": percentile(&latencies, 100.0),
         },
+        "server_cpu_us_per_delivery": cpu_per_delivery_us,
+        "sse_streams": args.sse_streams,
+        "sse_refused": refused_streams,
+        "sse_lead_events": stream_events,
+        "event_latency_ms": (args.sse_measure > 0).then(|| json!({
+            "streams_measured": args.sse_measure.min(args.sse_streams),
+            "events": event_latencies.len(),
+            "unmatched": unmatched,
+            "p50": percentile(&event_latencies, 50.0),
+            "p95": percentile(&event_latencies, 95.0),
+            "p99": percentile(&event_latencies, 99.0),
+            "max": percentile(&event_latencies, 100.0),
+        })),
     });
     println!("{report}");
 }

@@ -223,6 +223,12 @@ pub async fn end_sessions(state: &AppState, user_id: &UserId, which: EndSessions
         }
     };
     let ended = sqlx::query(sql).bind(user_id.as_str()).bind(other).execute(&state.db.pool).await?.rows_affected();
+    // Their live streams end too, on every replica (pages still signed in reconnect).
+    match which {
+        EndSessions::This(token) => state.live.end_streams_for_session(&secrets::sha256_hex(token)),
+        EndSessions::AllBut(_) | EndSessions::All => state.live.end_streams_for_user(user_id),
+        EndSessions::InWorkspace(workspace) => state.live.end_streams_for_member(workspace, user_id),
+    }
     tracing::info!(user = %user_id, which = label, ended, "sessions ended");
     Ok(ended)
 }

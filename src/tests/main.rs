@@ -13,6 +13,7 @@ mod fuzz;
 mod invitations;
 mod lifecycle;
 mod identity;
+mod live;
 mod pages;
 mod security;
 mod webhook;

@@ -309,11 +309,12 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
 fn LiveIndicator(state: ReadSignal<LiveState>) -> impl IntoView {
     view! {
         <span class="live" role="status" class:live-on=move || state.get() == LiveState::Connected
-            class:live-off=move || state.get() == LiveState::Reconnecting>
+            class:live-off=move || matches!(state.get(), LiveState::Reconnecting | LiveState::Stopped(_))>
             {move || match state.get() {
-                LiveState::Connected => t().live_connected,
-                LiveState::Reconnecting => t().live_reconnecting,
-                LiveState::Connecting => "",
+                LiveState::Connected => t().live_connected.to_string(),
+                LiveState::Reconnecting => t().live_reconnecting.to_string(),
+                LiveState::Stopped(why) => why,
+                LiveState::Connecting => String::new(),
             }}
         </span>
     }
