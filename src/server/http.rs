@@ -3,7 +3,7 @@
 
 use crate::app::{shell, App};
 use crate::server::{
-    auth,
+    assets, auth,
     db::Db,
     error::AppError,
     leads,
@@ -48,10 +48,11 @@ impl AppState {
     /// `database_url` lets PostgreSQL deployments relay live updates between replicas.
     pub async fn new(
         db: Db,
-        leptos_options: LeptosOptions,
+        mut leptos_options: LeptosOptions,
         database_url: Option<&str>,
     ) -> Result<AppState, crate::server::store::StoreError> {
         let committer = Committer::start(&db).await?;
+        crate::server::assets::apply(&mut leptos_options);
         Ok(AppState {
             workspaces: WorkspaceDirectory::new(db.clone()),
             committer,
@@ -73,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .merge(messages::router())
         .merge(auth::router())
         .merge(live::router())
+        .merge(assets::router(&state.leptos_options))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .leptos_routes_with_context(
@@ -87,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(security::refuse_cross_site))
         .layer(axum::middleware::from_fn(security::security_headers))
+        .layer(assets::compression())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
             // The path only: query strings can hold searched phone numbers.
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
