@@ -132,7 +132,28 @@ build_site() {
         "$tools/node_modules/.bin/wasm-opt" -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
             --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
             "$site/pkg/leadline_bg.wasm" -o "$site/pkg/leadline_bg.wasm"
-        # Served as-is to browsers that accept gzip (the server looks for .gz siblings).
-        for f in "$site/pkg/"*; do gzip -9 -k -f "$f"; done
     fi
+    hash_site_files "$site/pkg"
+    if [ "$mode" = release ]; then
+        # Served as-is to browsers that accept brotli or gzip (the server looks for .br
+        # and .gz siblings); debug bundles are compressed on the fly instead.
+        apt_install brotli
+        for f in "$site/pkg/"*; do
+            gzip -9 -k -f "$f"
+            brotli -q 11 -k -f "$f"
+        done
+    fi
+}
+
+# Content-hashed names, so browsers may keep the files forever (server::assets):
+# leadline.<h>.js + leadline.<h>_bg.wasm (one hash: they only work together) and
+# leadline.<h>.css, listed in pkg/assets.json for the server.
+hash_site_files() {
+    local pkg="$1" code css
+    code="$(cat "$pkg/leadline.js" "$pkg/leadline_bg.wasm" | sha256sum | cut -c1-16)"
+    css="$(sha256sum "$pkg/leadline.css" | cut -c1-16)"
+    mv "$pkg/leadline.js" "$pkg/leadline.$code.js"
+    mv "$pkg/leadline_bg.wasm" "$pkg/leadline.${code}_bg.wasm"
+    mv "$pkg/leadline.css" "$pkg/leadline.$css.css"
+    printf '{"output_name":"leadline.%s","css":"leadline.%s.css"}\n' "$code" "$css" >"$pkg/assets.json"
 }

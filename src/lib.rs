@@ -21,9 +21,11 @@ pub fn hydrate() {
     // (smaller), so the hook would never run there.
     #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
-    // Styles key off this class to hide the JavaScript-free fallbacks once the page is live.
+    leptos::mount::hydrate_body(app::App);
+    // Styles key off this class to hide the JavaScript-free fallbacks once the page is
+    // live; set after hydration, it also marks the moment the page became interactive
+    // (end-to-end tests and scripts/bench-phone wait for it).
     if let Some(root) = leptos::prelude::document().document_element() {
         let _ = root.class_list().add_1("js");
     }
-    leptos::mount::hydrate_body(app::App);
 }

@@ -17,7 +17,7 @@ pub mod team;
 use api::{get_me, Me, UiError};
 use i18n::t;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Link, MetaTags, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Route, Router, Routes, A},
     hooks::use_location,
@@ -43,6 +43,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
+                <link rel="stylesheet" href=stylesheet_href(&options)/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -52,6 +53,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The stylesheet is named in the document (server-rendered only), under its hashed
+/// name when the build made one (see `server::assets`).
+fn stylesheet_href(options: &LeptosOptions) -> String {
+    #[cfg(feature = "ssr")]
+    return crate::server::assets::css_href(options);
+    #[cfg(not(feature = "ssr"))]
+    format!("/{}/leadline.css", options.site_pkg_dir)
 }
 
 /// The signed-in person, loaded once per page load and shared by every page.
@@ -65,7 +75,6 @@ pub fn App() -> impl IntoView {
     provide_context(MeResource(me));
     live::provide_clock();
     view! {
-        <Stylesheet id="leptos" href="/pkg/leadline.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title formatter=|page: String| if page.is_empty() { t().app_name.to_string() } else { format!("{page} · {}", t().app_name) }/>
         <Router>

@@ -3,7 +3,7 @@
 
 use crate::app::{shell, App};
 use crate::server::{
-    auth,
+    assets, auth,
     db::Db,
     error::AppError,
     invitations, leads,
@@ -58,7 +58,7 @@ impl AppState {
     /// `database_url` lets PostgreSQL deployments relay live updates between replicas.
     pub async fn new(
         db: Db,
-        leptos_options: LeptosOptions,
+        mut leptos_options: LeptosOptions,
         database_url: Option<&str>,
     ) -> Result<AppState, crate::server::store::StoreError> {
         let committer = Committer::start(&db).await?;
@@ -67,6 +67,7 @@ impl AppState {
             tracing::error!(%problem, "security settings ignored");
             SecurityConfig { https: false, trust_proxy: security::TrustProxy::Nobody, max_password_checks: 4 }
         });
+        crate::server::assets::apply(&mut leptos_options);
         Ok(AppState {
             password_gate: PasswordGate::new(security.max_password_checks),
             security: std::sync::Arc::new(security),
@@ -104,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .merge(invitations::router())
         .merge(passwords::router())
         .merge(live::router())
+        .merge(assets::router(&state.leptos_options))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .leptos_routes_with_context(
@@ -118,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(security::refuse_cross_site))
         .layer(axum::middleware::from_fn_with_state(state.security.clone(), security::security_headers))
+        .layer(assets::compression())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
             // The path only: query strings can hold searched phone numbers.
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path())

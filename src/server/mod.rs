@@ -6,8 +6,10 @@
 //! - `db`: the pool, the engines, the embedded migrations
 //! - `phone`: phone identity (E.164, typed numbers, search fragments)
 //! - `http`: state, router assembly, serve; `cli`: the commands
+//! - `assets`: the hashed, cached-forever bundle and response compression
 
 pub mod accounts;
+pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -6,6 +6,7 @@ mod support;
 
 mod access;
 mod api;
+mod assets;
 mod cli;
 mod corpus;
 mod delivery;
