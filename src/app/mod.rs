@@ -5,6 +5,7 @@
 pub mod account;
 pub mod api;
 pub mod i18n;
+pub mod import;
 pub mod inbox;
 pub mod leads;
 pub mod live;
@@ -76,6 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/inbox/:conversation") view=inbox::InboxPage/>
                     <Route path=path!("/settings") view=settings::SettingsPage/>
                     <Route path=path!("/setup/done") view=account::SetupDonePage/>
+                    <Route path=path!("/import") view=import::ImportUploadPage/>
+                    <Route path=path!("/import/:id") view=import::ImportPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -269,6 +269,7 @@ async fn recent_failures(state: &AppState, subject: &str) -> AppResult<i64> {
 }
 
 async fn record_failure(state: &AppState, subjects: &[&str]) -> AppResult<()> {
+    crate::server::metrics::sign_in_failed();
     let now = now_ms();
     for subject in subjects {
         sqlx::query("INSERT INTO sign_in_failures (subject, failed_at) VALUES ($1, $2)")

@@ -141,6 +141,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "phone search", include_str!("../../migrations/0003_phone_search.sql")),
     (4, "name search", include_str!("../../migrations/0004_name_search.sql")),
     (5, "status filter", include_str!("../../migrations/0005_status_filter.sql")),
+    (9, "csv imports", include_str!("../../migrations/0009_csv_imports.sql")),
 ];
 
 #[derive(Debug)]

@@ -154,5 +154,6 @@ async fn stream(
             return Some((Ok(event), (receiver, workspace_id)));
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(crate::server::metrics::counted_stream(events))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -9,9 +9,13 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod csv_export;
+pub mod csv_import;
+pub mod csv_import_web;
 pub mod db;
 pub mod error;
 pub mod http;
@@ -19,6 +23,7 @@ pub mod ids;
 pub mod leads;
 pub mod live;
 pub mod messages;
+pub mod metrics;
 pub mod phone;
 pub mod secrets;
 pub mod security;

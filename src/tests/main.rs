@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod api;
 mod cli;
+mod data;
 mod fuzz;
 mod pages;
 mod webhook;

@@ -34,7 +34,9 @@ use std::{collections::HashMap, sync::Arc};
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(WEBHOOK_PATH, post(receive).get(verification_handshake))
+    Router::new()
+        .route(WEBHOOK_PATH, post(receive).get(verification_handshake))
+        .layer(axum::middleware::from_fn(crate::server::metrics::track_webhook))
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(delivery_id, items, format))]
@@ -43,6 +45,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
     let bytes = read_body(body, &headers).await?;
     let event = header_text(&headers, "x-webhook-event");
     let delivery = payload::parse(&bytes, event).map_err(|err| AppError::BadRequest(err.to_string()))?;
+    crate::server::metrics::delivery_format(delivery.format.as_str());
 
     let routed = route(&state, delivery.items).await?;
     let primary = routed.iter().find_map(|(ws, _)| ws.clone()).expect("route() returns at least one workspace");
