@@ -1,3 +1,5 @@
+// NOT YET RUN (issue 12): moved out of tests/ because it could not be run before the deadline;
+// imports from '../tests/server' once moved back into end2end/tests/.
 // CSV import through the pages (upload → mapping and preview → dry run → import →
 // report), then the export of the filtered Database view, compared with what was
 // imported. Screenshots at 390 px and at desktop size.
