@@ -600,3 +600,37 @@ pub async fn preview_lead_merge(lead_id: String, other_id: String) -> Result<Mer
 pub async fn merge_leads(lead_id: String, other_id: String, lead_status: String) -> Result<String, UiError> {
     crate::server::web_merge::merge(lead_id, other_id, lead_status).await
 }
+
+// ---- CSV import (issue 12); bodies in server::csv_import_web ----
+
+/// The import page's data: mapping and preview, the dry run when `check`, or the result.
+/// Column fields are 0-based numbers, empty for "ignore" (all empty: the guessed mapping).
+#[server(endpoint = "import/view")]
+pub async fn import_view(
+    id: String,
+    phone: String,
+    name: String,
+    status: String,
+    fill_empty_names: String,
+    set_status: String,
+    check: bool,
+) -> Result<crate::app::import::ImportView, UiError> {
+    let form = crate::server::csv_import_web::MappingForm {
+        phone: Some(phone).filter(|p| !p.is_empty()),
+        name: Some(name),
+        status: Some(status),
+        fill_empty_names: Some(fill_empty_names),
+        set_status: Some(set_status),
+    };
+    let (state, member) = crate::server::web::member().await?;
+    crate::server::csv_import_web::view(&state, &member, &id, &form, check).await.map_err(|err| match err {
+        crate::server::error::AppError::Unauthorized(_) => UiError::SignedOut,
+        crate::server::error::AppError::Forbidden(m) => UiError::Forbidden(m),
+        crate::server::error::AppError::NotFound(m) => UiError::NotFound(m),
+        crate::server::error::AppError::BadRequest(m) | crate::server::error::AppError::Unprocessable(m) => {
+            UiError::Invalid(m)
+        }
+        crate::server::error::AppError::Unavailable(m) => UiError::Unavailable(m),
+        other => UiError::Failed(other.to_string()),
+    })
+}

@@ -6,6 +6,7 @@ pub mod account;
 pub mod api;
 pub mod contact_cards;
 pub mod i18n;
+pub mod import;
 pub mod inbox;
 pub mod leads;
 pub mod live;
@@ -93,6 +94,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings") view=settings::SettingsPage/>
                     <Route path=path!("/setup/done") view=account::SetupDonePage/>
                     <Route path=path!("/account") view=password::AccountPage/>
+                    <Route path=path!("/import") view=import::ImportUploadPage/>
+                    <Route path=path!("/import/:id") view=import::ImportPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -43,6 +43,53 @@ enum Command {
     /// Manage people who sign in.
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy a consistent snapshot of the running database to a new file (SQLite: VACUUM
+    /// INTO; PostgreSQL: pg_dump --format=custom). Ingest keeps running meanwhile.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+    },
+    /// Replace the database's contents with a backup made by `leadline backup`. Refuses a
+    /// database that another process has open or that already holds workspaces, unless --force.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: std::path::PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Import leads from a CSV file.
+    #[command(subcommand)]
+    Leads(LeadsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum LeadsCommand {
+    /// Import a CSV file (comma, semicolon or tab; UTF-8 with or without BOM). Prints the
+    /// report as JSON: new, matching, duplicates and every rejected row with its line.
+    Import {
+        file: std::path::PathBuf,
+        /// Workspace id or its phone_number_id.
+        #[arg(long)]
+        workspace: String,
+        /// The phone column: its header or its number (1 = first); guessed when omitted.
+        #[arg(long)]
+        phone_column: Option<String>,
+        /// The name column (header or number); guessed when omitted, `none` to ignore.
+        #[arg(long)]
+        name_column: Option<String>,
+        /// The status column (header or number); guessed when omitted, `none` to ignore.
+        #[arg(long)]
+        status_column: Option<String>,
+        /// Fill the manual name of matching leads that have none.
+        #[arg(long)]
+        fill_empty_names: bool,
+        /// Set the status of matching leads to the file's.
+        #[arg(long)]
+        set_status: bool,
+        /// Only report what the import would do.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,6 +196,42 @@ async fn execute(cli: Cli) -> Result<(), String> {
         Command::Workspace(command) => workspace_command(&db, command).await.map_err(|e| e.to_string()),
         Command::Deliveries(command) => deliveries_command(&db, command).await.map_err(|e| e.to_string()),
         Command::User(command) => user_command(&db, command).await.map_err(|e| e.to_string()),
+        Command::Backup { to } => {
+            let done = crate::server::backup::backup(&db, &cli.database_url, &to).await.map_err(|e| e.to_string())?;
+            print_json(&serde_json::to_value(done).expect("serialisable"));
+            Ok(())
+        }
+        Command::Leads(LeadsCommand::Import {
+            file,
+            workspace,
+            phone_column,
+            name_column,
+            status_column,
+            fill_empty_names,
+            set_status,
+            dry_run,
+        }) => {
+            let options = crate::server::csv_import::CliImport {
+                file,
+                workspace,
+                phone_column,
+                name_column,
+                status_column,
+                fill_empty_names,
+                set_status,
+                dry_run,
+            };
+            let report = crate::server::csv_import::run_cli(&db, options).await.map_err(|e| e.to_string())?;
+            print_json(&report);
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let done = crate::server::backup::restore(&db, &cli.database_url, &from, force)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(&serde_json::to_value(done).expect("serialisable"));
+            Ok(())
+        }
     }
 }
 

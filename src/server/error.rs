@@ -91,6 +91,9 @@ impl AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> AppError {
+        if !crate::server::db::is_unique_violation(&err) {
+            crate::server::metrics::database_error(crate::server::db::is_unavailable(&err));
+        }
         if crate::server::db::is_unavailable(&err) {
             tracing::warn!(error = %err, "database unavailable");
             AppError::Unavailable("the database is unavailable; try again shortly".into())

@@ -108,6 +108,9 @@ pub fn app(state: AppState) -> Router {
         .merge(assets::router(&state.leptos_options))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::server::metrics::router())
+        .merge(crate::server::csv_export::router())
+        .merge(crate::server::csv_import_web::router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -178,6 +181,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     webhook::spawn_log_pruning(state.db.clone());
     let addr = state.leptos_options.site_addr;
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    crate::server::metrics::spawn_listener().await?;
     let local = listener.local_addr()?;
     tracing::info!(%local, "leadline listening");
     let base = match std::env::var("PUBLIC_URL") {

@@ -213,6 +213,7 @@ pub async fn check_credentials(state: &AppState, address: &str, email: &str, pas
             Ok(Credentials::Valid(user))
         }
         _ => {
+            crate::server::metrics::sign_in_failed();
             sqlx::query("DELETE FROM sign_in_attempts WHERE window_start < $1")
                 .bind(now_ms() - 24 * 3600 * 1000)
                 .execute(&state.db.pool)

@@ -10,6 +10,7 @@ mod assets;
 mod cli;
 mod corpus;
 mod delivery;
+mod data;
 mod fuzz;
 mod invitations;
 mod lifecycle;

@@ -44,6 +44,7 @@ pub fn LeadsPage() -> impl IntoView {
         <Title text=t().database_title/>
         <div class="page-header">
             <h1>{t().database_title}</h1>
+            <super::import::DataLinks query/>
         </div>
         {move || edit_error().map(|message| view! {
             <p class="alert" role="alert">{format!("{}: {message}", t().name_not_saved)}</p>

@@ -68,7 +68,10 @@ async fn stream(State(state): State<AppState>, headers: HeaderMap) -> AppResult<
         Ok(live) => live,
         Err(refusal) => return Ok(refused(refusal)),
     };
-    let body = Body::from_stream(futures::StreamExt::map(live.into_bytes(), Ok::<_, Infallible>));
+    let body = Body::from_stream(crate::server::metrics::counted_stream(futures::StreamExt::map(
+        live.into_bytes(),
+        Ok::<_, Infallible>,
+    )));
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),

@@ -153,6 +153,7 @@ fn group_writer(path: PathBuf, mut conn: rusqlite::Connection, mut queue: mpsc::
         let started = std::time::Instant::now();
         let outcomes = write_group(&conn, &group);
         let failed = outcomes.iter().filter(|o| o.is_err()).count();
+        crate::server::metrics::group_committed(group.len(), failed, queue.len());
         tracing::debug!(
             deliveries = group.len(),
             failed,

@@ -36,7 +36,9 @@ use std::{collections::HashMap, sync::Arc};
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(WEBHOOK_PATH, post(receive).get(verification_handshake))
+    Router::new()
+        .route(WEBHOOK_PATH, post(receive).get(verification_handshake))
+        .layer(axum::middleware::from_fn(crate::server::metrics::track_webhook))
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(delivery_id, items, format))]
@@ -48,6 +50,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         Ok(delivery) => delivery,
         Err(err) => return Err(refused_unread(&state, &bytes, &headers, err).await),
     };
+    crate::server::metrics::delivery_format(delivery.format.as_str());
 
     let routed = route(&state, delivery.items).await?;
     let primary = routed.iter().find_map(|(ws, _)| ws.clone()).expect("route() returns at least one workspace");

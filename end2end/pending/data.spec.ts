@@ -1,0 +1,103 @@
+// NOT YET RUN (issue 12): moved out of tests/ because it could not be run before the deadline;
+// imports from '../tests/server' once moved back into end2end/tests/.
+// CSV import through the pages (upload → mapping and preview → dry run → import →
+// report), then the export of the filtered Database view, compared with what was
+// imported. Screenshots at 390 px and at desktop size.
+import { expect, Page, test } from '@playwright/test';
+import { artifacts, OWNER, Server, startServer } from './server';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+let server: Server;
+
+test.beforeAll(async () => {
+  server = await startServer({ withOwner: true });
+});
+
+test.afterAll(async () => {
+  await server?.stop();
+});
+
+async function signIn(page: Page) {
+  await page.goto(`${server.baseUrl}/login`);
+  await page.getByLabel('Email').fill(OWNER.email);
+  await page.getByLabel('Password').fill(OWNER.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/leads/);
+}
+
+const STATUSES = ['new', 'hot', 'warm', 'cold'];
+
+/** 1,000 valid rows (semicolons, CRLF, BOM, national numbers), then a duplicate and an invalid row. */
+function file(): string {
+  let text = '\ufeffNama;Nomor HP;Status\r\n';
+  for (let i = 0; i < 1000; i++) {
+    text += `"Pelanggan ${i}, Bandung";0813-${String(20000000 + i).padStart(8, '0')};${STATUSES[i % 4]}\r\n`;
+  }
+  text += 'Duplikat;+62 813 2000 0000;new\r\n';
+  text += 'Salah;0813abc;new\r\n';
+  return text;
+}
+
+for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844]] as const) {
+  test(`import 1,000 rows through the page, then export the filtered view (${label})`, async ({ page }) => {
+    await page.setViewportSize({ width, height });
+    await signIn(page);
+    await page.getByRole('link', { name: 'Import CSV' }).click();
+    await expect(page).toHaveURL(/\/import$/);
+    const csvPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'leadline-import-')), 'pelanggan.csv');
+    fs.writeFileSync(csvPath, file());
+    await page.setInputFiles('#import-file', csvPath);
+    await page.getByRole('button', { name: 'Upload' }).click();
+
+    // Mapping guessed from the headers, and a preview of the first rows.
+    await expect(page).toHaveURL(/\/import\/[0-9a-f]+$/);
+    await expect(page.locator('#map-phone')).toHaveValue('1');
+    await expect(page.locator('#map-name')).toHaveValue('0');
+    await expect(page.locator('#map-status')).toHaveValue('2');
+    await expect(page.getByTestId('preview')).toContainText('Pelanggan 0, Bandung');
+    await page.screenshot({ path: path.join(artifacts, `import-mapping-${label}.png`), fullPage: true });
+
+    await page.getByRole('button', { name: 'Check the file' }).click();
+    const dry = page.getByTestId('dry-run');
+    const firstRun = label === 'desktop';
+    await expect(dry.locator('[data-count="rows"]')).toHaveText('1002');
+    await expect(dry.locator('[data-count="new"]')).toHaveText(firstRun ? '1000' : '0');
+    await expect(dry.locator('[data-count="matching"]')).toHaveText(firstRun ? '0' : '1000');
+    await expect(dry.locator('[data-count="duplicates"]')).toHaveText('1');
+    await expect(dry.locator('[data-count="invalid"]')).toHaveText('1');
+    await expect(page.getByTestId('rejected')).toContainText('1002');
+    await expect(page.getByTestId('rejected')).toContainText('letters');
+    await page.screenshot({ path: path.join(artifacts, `import-dry-run-${label}.png`), fullPage: true });
+
+    if (firstRun) {
+      await page.getByRole('button', { name: /Import 1000 new lead/ }).click();
+      await expect(page.getByTestId('import-result')).toBeVisible();
+      await expect(page.getByTestId('import-result').locator('[data-count="new"]')).toHaveText('1000');
+      const report = await page.request.get(page.url() + '/rejected.csv');
+      const reportText = await report.text();
+      expect(reportText).toContain('1002');
+      expect(reportText).toContain('1003');
+      await page.screenshot({ path: path.join(artifacts, `import-result-${label}.png`), fullPage: true });
+    } else {
+      await expect(page.getByRole('button', { name: /Import 0 new lead/ })).toBeDisabled();
+    }
+
+    // The Database, filtered to hot leads, exported: exactly the hot rows of the file.
+    await page.goto(`${server.baseUrl}/leads?status=hot`);
+    await page.screenshot({ path: path.join(artifacts, `database-with-import-links-${label}.png`) });
+    const href = await page.getByTestId('export-csv').getAttribute('href');
+    expect(href).toBe('/leads.csv?status=hot');
+    const exported = await page.request.get(server.baseUrl + href);
+    expect(exported.status()).toBe(200);
+    const lines = (await exported.text()).trim().split(/\r?\n/);
+    expect(lines[0]).toBe('id,phone,name,whatsapp_name,status,source,last_activity_at,created_at,updated_at');
+    expect(lines.length - 1).toBe(250);
+    const phones = new Set(lines.slice(1).map((l) => l.split(',')[1]));
+    for (let i = 1; i < 1000; i += 4) {
+      expect(phones.has(`+62813${20000000 + i}`)).toBe(true);
+    }
+    expect(lines.slice(1).every((l) => l.includes(',hot,import,'))).toBe(true);
+  });
+}
