@@ -12,8 +12,8 @@ pub mod leads;
 pub mod live;
 pub mod password;
 pub mod settings;
-pub mod webhook_health;
 pub mod team;
+pub mod webhook_health;
 
 use api::{get_me, Me, UiError};
 use i18n::t;

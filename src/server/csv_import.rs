@@ -331,9 +331,11 @@ fn bytecount_newlines(bytes: &[u8]) -> u64 {
 // ---- Finding and creating leads by phone: the one place that knows how ----
 
 pub mod identity {
-    //! Every lookup and creation of a lead by phone number the import makes. Today a
-    //! lead's identity is `leads.phone_normalized`; if leads gain other identities, this
-    //! is the one place to change.
+    //! Every lookup and creation of a lead by phone number the import makes, through the
+    //! lead identities the webhook matches on (`lead_identities`, kind `phone`): a number
+    //! that is any lead's primary or other number matches that lead, and an imported lead's
+    //! number becomes its primary phone identity, so the person's first WhatsApp message
+    //! lands on it.
 
     use super::*;
     use sqlx::{AnyConnection, Row as _};
@@ -356,7 +358,8 @@ pub mod identity {
         for chunk in keys.chunks(500) {
             let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT id, phone_normalized, name, lead_status FROM leads WHERE workspace_id = $1 AND phone_normalized IN ({})",
+                "SELECT l.id, i.value AS phone_normalized, l.name, l.lead_status FROM lead_identities i \
+                 JOIN leads l ON l.id = i.lead_id WHERE i.workspace_id = $1 AND i.kind = 'phone' AND i.value IN ({})",
                 placeholders.join(", ")
             );
             let mut query = sqlx::query(&sql).bind(workspace_id);
@@ -416,10 +419,11 @@ pub mod identity {
                  ON CONFLICT (workspace_id, phone_normalized) DO NOTHING",
                 values.join(", ")
             );
+            let ids: Vec<String> = chunk.iter().map(|_| LeadId::generate().into_string()).collect();
             let mut query = sqlx::query(&sql).bind(workspace_id).bind(now);
-            for lead in chunk {
+            for (lead, id) in chunk.iter().zip(&ids) {
                 query = query
-                    .bind(LeadId::generate().into_string())
+                    .bind(id.as_str())
                     .bind(lead.raw_phone)
                     .bind(lead.key.as_str())
                     .bind(lead.key.digits())
@@ -427,6 +431,20 @@ pub mod identity {
                     .bind(lead.status.as_str());
             }
             created += query.execute(&mut *conn).await?.rows_affected();
+            // Each new lead's number becomes its primary phone identity (only the leads
+            // this statement made: a number that was already a key stays with its lead).
+            let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "INSERT INTO lead_identities (workspace_id, kind, value, lead_id, is_primary, created_at) \
+                 SELECT l.workspace_id, 'phone', l.phone_normalized, l.id, 1, $2 FROM leads l \
+                 WHERE l.workspace_id = $1 AND l.id IN ({}) ON CONFLICT DO NOTHING",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(workspace_id).bind(now);
+            for id in &ids {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *conn).await?;
         }
         Ok(created)
     }

@@ -121,9 +121,21 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
 
 /// Serves the app on a random port; returns its base URL.
 async fn serve(db: Db, url: &str) -> (String, AppState) {
+    serve_configured(db, url, |_| {}).await
+}
+
+/// The same, with security settings (https, `TRUST_PROXY`, argon2 slots) the test chooses.
+async fn serve_configured(
+    db: Db,
+    url: &str,
+    configure: impl FnOnce(&mut leadline::server::security::SecurityConfig),
+) -> (String, AppState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = AppState::new(db, leptos_options(addr), Some(url)).await.unwrap();
+    let mut security = (*state.security).clone();
+    configure(&mut security);
+    let state = state.with_security(security);
     let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (format!("http://{addr}"), state)
@@ -182,15 +194,7 @@ impl TestApp {
         configure: impl FnOnce(&mut leadline::server::security::SecurityConfig),
     ) -> TestApp {
         let db = Db::open(&database.url).await.expect("open test database");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = AppState::new(db.clone(), leptos_options(addr), Some(&database.url)).await.unwrap();
-        let mut security = (*state.security).clone();
-        configure(&mut security);
-        let state = state.with_security(security);
-        let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let (base_url, state) = serve(db.clone(), &database.url).await;
+        let (base_url, state) = serve_configured(db.clone(), &database.url, configure).await;
         let (workspace, secrets) = workspaces::create(
             &db,
             NewWorkspace {

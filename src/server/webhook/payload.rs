@@ -1117,10 +1117,12 @@ mod tests {
 
     #[test]
     fn meta_senders_are_found_among_many_contacts_by_number_or_user_id() {
-        let contacts: Vec<serde_json::Value> = (0..2000)
+        // As many as one delivery may hold (see the item cap).
+        let n = MAX_ITEMS_PER_DELIVERY / 2;
+        let contacts: Vec<serde_json::Value> = (0..n)
             .map(|i| serde_json::json!({"wa_id": format!("62812{i:06}"), "user_id": format!("ID.{i}"), "profile": {"name": format!("C{i}")}}))
             .collect();
-        let messages: Vec<serde_json::Value> = (0..2000)
+        let messages: Vec<serde_json::Value> = (0..n)
             .map(|i| if i % 2 == 0 {
                 serde_json::json!({"from": format!("62812{i:06}"), "id": format!("w{i}"), "type": "text", "text": {"body": "x"}})
             } else {
