@@ -131,7 +131,8 @@ fn export(state: AppState, workspace: Arc<Workspace>, params: &ExportParams) -> 
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
-        Body::from_stream(body),
+        // Fused: the compression layer may poll the body once more after its end.
+        Body::from_stream(futures::StreamExt::fuse(body)),
     )
         .into_response())
 }
