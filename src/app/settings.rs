@@ -44,6 +44,9 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        // Its own resource beside the page's, not nested in it: a suspense inside
+        // another's resolved content loses its hydration markers on the server.
+        <super::webhook_health::WebhookHealth/>
     }
 }
 
@@ -84,7 +87,6 @@ fn SettingsBody(view: SettingsView, actions: TeamActions) -> impl IntoView {
                 view! { <p class="muted">{strings.owner_only}</p> }.into_any()
             }}
         </section>
-        {my_role.can_manage_secrets().then(|| view! { <super::webhook_health::WebhookHealth/> })}
         <section class="card" aria-labelledby="members-title">
             <h2 id="members-title">{strings.members_section}</h2>
             <div class="table-scroll">

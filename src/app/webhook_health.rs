@@ -3,30 +3,35 @@
 //! count and when it was last seen, so a business learns about a failing number or a
 //! wrong secret before its customers do.
 
-use super::api::{webhook_health, HealthLine};
+use super::api::{webhook_health, HealthLine, UiError};
 use super::i18n::{relative_time, t, td};
 use super::live;
 use super::ErrorNotice;
 use leptos::prelude::*;
 
+/// Owners only: for anyone else the server function refuses and nothing is shown.
 #[component]
 pub fn WebhookHealth() -> impl IntoView {
-    let strings = td();
     let health = Resource::new(|| (), |_| webhook_health());
     view! {
-        <section class="card" aria-labelledby="health-title" data-testid="webhook-health">
-            <h2 id="health-title">{strings.webhook_health}</h2>
-            <p class="hint">{strings.webhook_health_intro}</p>
-            <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
-                {move || Suspend::new(async move {
-                    match health.await {
-                        Ok(view) if view.lines.is_empty() => view! { <p class="muted">{td().webhook_healthy}</p> }.into_any(),
-                        Ok(view) => view! { <HealthTable lines=view.lines now=view.now_ms/> }.into_any(),
-                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </section>
+        <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
+            {move || Suspend::new(async move {
+                let body = match health.await {
+                    Err(UiError::Forbidden(_)) => return None,
+                    Ok(view) if view.lines.is_empty() => view! { <p class="muted">{td().webhook_healthy}</p> }.into_any(),
+                    Ok(view) => view! { <HealthTable lines=view.lines now=view.now_ms/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                };
+                let strings = td();
+                Some(view! {
+                    <section class="card" aria-labelledby="health-title" data-testid="webhook-health">
+                        <h2 id="health-title">{strings.webhook_health}</h2>
+                        <p class="hint">{strings.webhook_health_intro}</p>
+                        {body}
+                    </section>
+                })
+            })}
+        </Transition>
     }
 }
 

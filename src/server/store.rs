@@ -238,8 +238,11 @@ impl Exec for PgExec {
 /// statement written against a shared argument list is renumbered densely
 /// (`… $10 … $2 … $10` → `… $1 … $2 … $1`, bound from arguments 10 and 2). Cached per
 /// statement.
-fn compacted(sql: &'static str) -> &'static (String, Vec<usize>) {
-    static CACHE: OnceLock<Mutex<HashMap<usize, &'static (String, Vec<usize>)>>> = OnceLock::new();
+/// A statement renumbered densely, and which argument each new placeholder binds.
+type Compacted = (String, Vec<usize>);
+
+fn compacted(sql: &'static str) -> &'static Compacted {
+    static CACHE: OnceLock<Mutex<HashMap<usize, &'static Compacted>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = sql.as_ptr() as usize;
     if let Some(found) = cache.lock().unwrap().get(&key) {
@@ -291,7 +294,7 @@ impl SqliteExec<'_> {
     fn prepared(&self, sql: &str, args: &[Arg<'_>]) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
         let mut statement = self.conn.prepare_cached(&sqlite_text(sql))?;
         for position in 1..=statement.parameter_count().min(args.len()) {
-            statement.raw_bind_parameter(position, &args[position - 1])?;
+            statement.raw_bind_parameter(position, args[position - 1])?;
         }
         Ok(statement)
     }

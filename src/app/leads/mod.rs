@@ -84,7 +84,7 @@ fn SearchBar(query: Memo<LeadsQuery>) -> impl IntoView {
                 handle.clear();
             }
             let go = go.clone();
-            pending.set_value(set_timeout_with_handle(move || go(), std::time::Duration::from_millis(250)).ok());
+            pending.set_value(set_timeout_with_handle(go, std::time::Duration::from_millis(250)).ok());
         }
     };
     let current = query.get_untracked();
@@ -266,7 +266,7 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
     };
     let table = {
         let query = query.clone();
-        move || view! { <LeadTableBody rows editing finish_edit=finish_edit.clone() server_now query=query.clone()/> }
+        move || view! { <LeadTableBody rows editing finish_edit=finish_edit server_now query=query.clone()/> }
     };
     view! {
         <div class="table-meta">

@@ -254,7 +254,7 @@ async fn create_lead(
             Ok((
                 StatusCode::CREATED,
                 [(header::LOCATION, format!("/api/v1/leads/{}", lead.id))],
-                Json(LeadJson::from(&lead)),
+                Json(LeadJson::from(lead.as_ref())),
             ))
         }
         Ok(Created::Existing(existing)) => Err(AppError::Conflict {

@@ -52,7 +52,7 @@ pub struct NewLead {
 }
 
 pub enum Created {
-    New(LeadRecord),
+    New(Box<LeadRecord>),
     /// The number already belongs to this lead.
     Existing(LeadId),
 }
@@ -118,7 +118,7 @@ pub async fn create(db: &Db, workspace: &Workspace, new: NewLead) -> AppResult<C
         Ok(None) => {
             conn.end_scope(true).await?;
             let lead = find(db, workspace, &id).await?.ok_or_else(|| AppError::Internal("lead vanished".into()))?;
-            Ok(Created::New(lead))
+            Ok(Created::New(Box::new(lead)))
         }
         Err(err) => {
             let _ = conn.end_scope(false).await;

@@ -1305,7 +1305,7 @@ mod tests {
             let leaf = prop_oneof![
                 Just(Value::Null),
                 any::<bool>().prop_map(Value::Bool),
-                any::<i64>().prop_map(|n| Value::from(n)),
+                any::<i64>().prop_map(Value::from),
                 any::<f64>().prop_map(|n| serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)),
                 ".{0,12}".prop_map(Value::String),
                 Just(Value::String("text".into())),
