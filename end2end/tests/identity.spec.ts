@@ -1,0 +1,86 @@
+// One person, one lead: a customer who shares no number (2026 usernames) appears live,
+// staff merge that lead with the phone lead of the same person, and the Inbox shows one
+// thread history.
+import { expect, Page, test } from '@playwright/test';
+import { artifacts, deliver, kapsoMessage, OWNER, PHONE_NUMBER_ID, Server, startServer } from './server';
+import * as path from 'path';
+
+let server: Server;
+
+test.beforeAll(async () => {
+  server = await startServer({ withOwner: true });
+});
+
+test.afterAll(async () => {
+  await server?.stop();
+});
+
+async function signIn(page: Page) {
+  await page.goto(`${server.baseUrl}/login`);
+  await page.getByLabel('Email').fill(OWNER.email);
+  await page.getByLabel('Password').fill(OWNER.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/leads/);
+  await expect(page.locator('html.js')).toHaveCount(1);
+}
+
+/** A Kapso v2 message from a user who shares no number: BSUID and username only. */
+function bsuidMessage(opts: { bsuid: string; username: string; conversation: string; text: string }) {
+  return {
+    message: {
+      id: `wamid.E2E.BSUID.${Date.now()}`,
+      timestamp: String(Math.floor(Date.now() / 1000)),
+      type: 'text',
+      from_user_id: opts.bsuid,
+      text: { body: opts.text },
+      kapso: { direction: 'inbound', status: 'received', has_media: false, content: opts.text },
+    },
+    conversation: {
+      id: opts.conversation,
+      phone_number: null,
+      business_scoped_user_id: opts.bsuid,
+      username: opts.username,
+      status: 'active',
+      phone_number_id: PHONE_NUMBER_ID,
+      kapso: { contact_name: null },
+    },
+    is_new_conversation: true,
+    phone_number_id: PHONE_NUMBER_ID,
+  };
+}
+
+test('a BSUID-only lead appears live, is merged with the phone lead, and the Inbox shows one history', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await deliver(server, kapsoMessage({ phone: '+6281377788899', conversation: 'conv-dewi-phone', name: 'Dewi Lestari', text: 'Halo dari nomor' }));
+  await signIn(page);
+
+  await deliver(server, bsuidMessage({ bsuid: 'ID.77700011122233344', username: '@dewi.kue', conversation: 'conv-dewi-bsuid', text: 'Halo dari username' }));
+  const bsuidRow = page.locator('table.leads tbody tr', { hasText: '@dewi.kue' });
+  await expect(bsuidRow).toHaveCount(1);
+  await expect(bsuidRow.locator('.no-number')).toHaveText('no number shared');
+  await page.screenshot({ path: path.join(artifacts, 'identity-database.png'), fullPage: true });
+
+  // Select both rows and merge them.
+  await bsuidRow.getByRole('checkbox').check();
+  await page.locator('table.leads tbody tr', { hasText: 'Dewi Lestari' }).getByRole('checkbox').check();
+  await page.getByRole('button', { name: 'Merge selected' }).click();
+  await expect(page).toHaveURL(/\/leads\/merge\?/);
+  await expect(page.getByText('A merge cannot be undone.')).toBeVisible();
+  await page.screenshot({ path: path.join(artifacts, 'identity-merge-preview.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Merge leads' }).click();
+  await expect(page).toHaveURL(/\/leads\/[0-9a-f-]{36}$/);
+  await expect(page.locator('h1')).toHaveText('Dewi Lestari');
+  await expect(page.locator('.identities')).toContainText('+62 813-7778-8899');
+  await expect(page.locator('.identities')).toContainText('ID.77700011122233344');
+  await expect(page.locator('.merges')).toContainText(OWNER.email);
+
+  // One lead left in the Database; its Inbox thread holds both conversations' messages.
+  await page.goto(`${server.baseUrl}/leads`);
+  await expect(page.locator('table.leads tbody tr')).toHaveCount(1);
+  await page.getByRole('link', { name: 'Open in Inbox' }).click();
+  await expect(page.locator('.messages')).toContainText('Halo dari nomor');
+  await expect(page.locator('.messages')).toContainText('Halo dari username');
+  await page.screenshot({ path: path.join(artifacts, 'identity-inbox.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
