@@ -148,7 +148,7 @@ on_both_engines! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_sharing_postgres_make_one_lead_per_number() {
     let app = TestApp::spawn(Engine::Postgres).await;
-    let servers = vec![
+    let servers = [
         start_server(&app.database.url).await,
         start_server(&app.database.url).await,
         start_server(&app.database.url).await,

@@ -330,7 +330,7 @@ on_both_engines! {
         let mut huge = serde_json::to_vec(&v2_text("wamid.H", "+6281234567890", CONVERSATION_ID, None, "x")).unwrap();
         huge.truncate(huge.len() - 1);
         huge.extend_from_slice(b", \"padding\": \"");
-        huge.extend(std::iter::repeat(b'a').take(3 * 1024 * 1024));
+        huge.extend(std::iter::repeat_n(b'a', 3 * 1024 * 1024));
         huge.extend_from_slice(b"\"}");
         let too_large = signed(huge, "application/json").await;
         assert_eq!(too_large.expect(StatusCode::PAYLOAD_TOO_LARGE)["error"], "payload_too_large");
