@@ -98,8 +98,15 @@ pub async fn restore(db: &Db, url: &str, from: &Path, force: bool) -> Result<Sum
             let source = from.to_path_buf();
             tokio::task::spawn_blocking(move || -> Result<(), BackupError> {
                 if !force {
-                    if sqlite_in_use(&target)? {
-                        return Err(BackupError::InUse);
+                    // Our own pool's connections close on their worker threads a moment
+                    // after `close()` returns: only a lock that stays is someone else's.
+                    let mut tries = 0;
+                    while sqlite_in_use(&target)? {
+                        tries += 1;
+                        if tries == 40 {
+                            return Err(BackupError::InUse);
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
                     }
                     let workspaces = sqlite_counts(&target).map(|c| c.0).unwrap_or(0);
                     if workspaces > 0 {
