@@ -186,6 +186,8 @@ fn sqlite_in_use(file: &Path) -> Result<bool, BackupError> {
         return Ok(false);
     }
     let conn = rusqlite::Connection::open(file)?;
+    // Answer at once; the caller decides how long to keep asking.
+    conn.busy_timeout(std::time::Duration::ZERO)?;
     conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE")?;
     let locked = conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;");
     match locked {

@@ -219,7 +219,9 @@ on_both_engines! {
 
         // Restore into a fresh database and serve it.
         let fresh = TestDatabase::create(app.database.engine).await;
-        let (ok, restored, stderr) = leadline_async(&fresh.url, &["restore", "--from", file.to_str().unwrap()]).await;
+        // (--force: the fresh file is nobody's; the refusal is tested on the running one above.)
+        let (ok, restored, stderr) =
+            leadline_async(&fresh.url, &["restore", "--from", file.to_str().unwrap(), "--force"]).await;
         assert!(ok, "{stderr}");
         // SQLite counts what is in the file; PostgreSQL counted just before pg_dump began.
         if app.database.engine == Engine::Sqlite {
