@@ -2,7 +2,7 @@
 // driven as Kapso (signed deliveries) and as a salesperson, at phone and desktop sizes.
 import { expect, Page, test } from '@playwright/test';
 import { createHmac } from 'crypto';
-import { artifacts, deliver, OWNER, PHONE_NUMBER_ID, Server, startServer } from './server';
+import { artifacts, deliver, signInAsOwner, OWNER, PHONE_NUMBER_ID, Server, startServer } from './server';
 import * as path from 'path';
 
 let server: Server;
@@ -16,11 +16,7 @@ test.afterAll(async () => {
 });
 
 async function signIn(page: Page) {
-  await page.goto(`${server.baseUrl}/login`);
-  await page.getByLabel('Email').fill(OWNER.email);
-  await page.getByLabel('Password').fill(OWNER.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/leads/);
+  await signInAsOwner(page, server);
 }
 
 async function hydrated(page: Page) {

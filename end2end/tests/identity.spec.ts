@@ -2,7 +2,7 @@
 // staff merge that lead with the phone lead of the same person, and the Inbox shows one
 // thread history.
 import { expect, Page, test } from '@playwright/test';
-import { artifacts, deliver, kapsoMessage, OWNER, PHONE_NUMBER_ID, Server, startServer } from './server';
+import { artifacts, deliver, signInAsOwner, kapsoMessage, OWNER, PHONE_NUMBER_ID, Server, startServer } from './server';
 import * as path from 'path';
 
 let server: Server;
@@ -16,11 +16,7 @@ test.afterAll(async () => {
 });
 
 async function signIn(page: Page) {
-  await page.goto(`${server.baseUrl}/login`);
-  await page.getByLabel('Email').fill(OWNER.email);
-  await page.getByLabel('Password').fill(OWNER.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/leads/);
+  await signInAsOwner(page, server);
   await expect(page.locator('html.js')).toHaveCount(1);
 }
 

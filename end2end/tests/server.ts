@@ -1,6 +1,7 @@
 // A real leadline server for end-to-end tests: the debug binary built by the Rust test
 // stage, a fresh SQLite database in a temp dir, a free port. Kapso's side is played by
 // signing deliveries with the workspace's webhook secret, exactly as Kapso does.
+import { expect, Page } from '@playwright/test';
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { createHmac } from 'crypto';
 import * as fs from 'fs';
@@ -160,3 +161,12 @@ export function metaMessage(opts: { waId: string; name: string; text: string }) 
 
 export const artifacts = path.join(__dirname, '..', 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
+
+/** Signs the workspace owner in through the real form and waits for the Database. */
+export async function signInAsOwner(page: Page, server: Server) {
+  await page.goto(`${server.baseUrl}/login`);
+  await page.getByLabel('Email').fill(OWNER.email);
+  await page.getByLabel('Password').fill(OWNER.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/leads/);
+}
