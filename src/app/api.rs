@@ -50,6 +50,9 @@ pub struct Me {
     pub role: Role,
     pub workspace: WorkspaceInfo,
     pub workspaces: Vec<WorkspaceChoice>,
+    /// Leads waiting for an answer (the navigation's count).
+    #[serde(default)]
+    pub needs_reply: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +100,12 @@ pub struct LeadRow {
     /// `/inbox/{kapso_conversation_id}` when the lead has a conversation.
     pub inbox_path: Option<String>,
     pub unread: i64,
+    /// Since when the customer waits for an answer (their oldest unanswered message).
+    #[serde(default)]
+    pub waiting_since_ms: Option<i64>,
+    /// When WhatsApp's 24-hour window closes (or closed), from their latest message.
+    #[serde(default)]
+    pub window_closes_ms: Option<i64>,
 }
 
 impl LeadRow {
@@ -118,6 +127,8 @@ pub struct LeadsQuery {
     pub sort: String,
     pub order: String,
     pub cursor: String,
+    /// `1`: only leads waiting for an answer, longest-waiting first.
+    pub needs_reply: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +136,7 @@ pub enum SortColumn {
     Activity,
     Name,
     Created,
+    Waiting,
 }
 
 impl LeadsQuery {
@@ -132,15 +144,21 @@ impl LeadsQuery {
         match self.sort.as_str() {
             "name" => SortColumn::Name,
             "created" => SortColumn::Created,
+            "waiting" => SortColumn::Waiting,
+            "" if self.needs_reply() => SortColumn::Waiting,
             _ => SortColumn::Activity,
         }
+    }
+
+    pub fn needs_reply(&self) -> bool {
+        matches!(self.needs_reply.trim(), "1" | "true" | "yes" | "on")
     }
 
     pub fn descending(&self) -> bool {
         match self.order.as_str() {
             "asc" => false,
             "desc" => true,
-            _ => self.sort_column() != SortColumn::Name,
+            _ => !matches!(self.sort_column(), SortColumn::Name | SortColumn::Waiting),
         }
     }
 
@@ -161,6 +179,9 @@ impl LeadsQuery {
         }
         if !self.status.is_empty() {
             params.push(format!("status={}", encode(&self.status)));
+        }
+        if self.needs_reply() {
+            params.push("needs_reply=1".to_string());
         }
         if !self.sort.is_empty() {
             params.push(format!("sort={}", encode(&self.sort)));
@@ -208,6 +229,7 @@ impl LeadsQuery {
             && self.descending()
             && self.q.trim().is_empty()
             && self.status.is_empty()
+            && !self.needs_reply()
     }
 }
 
@@ -329,6 +351,9 @@ pub struct MessageView {
     /// Contact cards shared in the message (`kind == "contacts"`).
     #[serde(default)]
     pub contacts: Vec<ContactCardView>,
+    /// Our reply failed (or its outcome is unknown): a person may send it again.
+    #[serde(default)]
+    pub can_retry: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -337,6 +362,47 @@ pub struct Thread {
     pub lead: LeadRow,
     pub messages: Vec<MessageView>,
     pub now_ms: i64,
+    pub reply: ReplyView,
+}
+
+/// The composer under a thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplyView {
+    pub lead_id: String,
+    /// The thread's address (`/inbox/{inbox_ref}`), where a plain form post returns.
+    pub inbox_ref: String,
+    /// A fresh key for the next reply: a form submitted twice queues it once.
+    pub client_key: String,
+    /// WhatsApp's 24-hour window: free text is allowed.
+    pub window_open: bool,
+    pub window_closes_ms: Option<i64>,
+    /// A Kapso API key is saved.
+    pub can_send: bool,
+    /// Kapso's last refusal of the key.
+    pub key_problem: Option<String>,
+    /// Templates can be listed (key and WhatsApp Business Account id saved).
+    pub templates_configured: bool,
+    /// The viewer may set replies up (Settings → Kapso).
+    pub is_owner: bool,
+}
+
+/// An approved template the composer offers when the window is closed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TemplateView {
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub body: String,
+    pub params: usize,
+}
+
+/// Settings → Kapso (owners).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KapsoSettingsView {
+    /// `••••abcd`, or `None` when no key is saved.
+    pub key_masked: Option<String>,
+    pub waba_id: Option<String>,
+    pub key_problem: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -633,4 +699,45 @@ pub async fn import_view(
         crate::server::error::AppError::Unavailable(m) => UiError::Unavailable(m),
         other => UiError::Failed(other.to_string()),
     })
+}
+
+#[server(endpoint = "inbox/reply")]
+pub async fn send_reply(lead_id: String, text: String, client_key: String, back: String) -> Result<String, UiError> {
+    crate::server::replies::web::send_reply(lead_id, text, client_key, back).await
+}
+
+/// `template` is `name|language`; `params` fill `{{1}}`, `{{2}}`… in order.
+#[server(endpoint = "inbox/template")]
+pub async fn send_template(
+    lead_id: String,
+    template: String,
+    #[server(default)] params: Vec<String>,
+    client_key: String,
+    back: String,
+) -> Result<String, UiError> {
+    crate::server::replies::web::send_template(lead_id, template, params, client_key, back).await
+}
+
+#[server(endpoint = "inbox/retry")]
+pub async fn retry_reply(message_id: String, back: String) -> Result<(), UiError> {
+    crate::server::replies::web::retry_reply(message_id, back).await
+}
+
+#[server(endpoint = "inbox/templates")]
+pub async fn reply_templates() -> Result<Vec<TemplateView>, UiError> {
+    crate::server::replies::web::reply_templates().await
+}
+
+#[server(endpoint = "settings/kapso")]
+pub async fn kapso_settings() -> Result<KapsoSettingsView, UiError> {
+    crate::server::replies::web::kapso_settings().await
+}
+
+#[server(endpoint = "settings/kapso-save")]
+pub async fn save_kapso(
+    api_key: String,
+    waba_id: String,
+    #[server(default)] remove_key: bool,
+) -> Result<KapsoSettingsView, UiError> {
+    crate::server::replies::web::save_kapso(api_key, waba_id, remove_key).await
 }

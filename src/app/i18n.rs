@@ -489,9 +489,116 @@ pub fn td() -> &'static DeliveryStrings {
     &DELIVERY_EN
 }
 
+/// Words of replying: the composer, the 24-hour window, templates, needs reply, Kapso settings.
+pub struct ReplyStrings {
+    pub reply_label: &'static str,
+    pub reply_placeholder: &'static str,
+    pub send: &'static str,
+    pub sending_hint: &'static str,
+    pub window_closed: &'static str,
+    pub window_never: &'static str,
+    pub not_set_up: &'static str,
+    pub not_set_up_owner: &'static str,
+    pub templates_not_set_up: &'static str,
+    pub template_label: &'static str,
+    pub template_value: &'static str,
+    pub send_template: &'static str,
+    pub no_templates: &'static str,
+    pub status_queued: &'static str,
+    pub status_unknown: &'static str,
+    pub retry: &'static str,
+    pub nav_needs_reply: &'static str,
+    pub needs_reply_title: &'static str,
+    pub needs_reply_empty: &'static str,
+    pub waiting: &'static str,
+    pub kapso_title: &'static str,
+    pub kapso_intro: &'static str,
+    pub kapso_key: &'static str,
+    pub kapso_key_saved: &'static str,
+    pub kapso_key_hint: &'static str,
+    pub kapso_waba: &'static str,
+    pub kapso_remove_key: &'static str,
+    pub kapso_save: &'static str,
+    pub kapso_saved: &'static str,
+    pub kapso_invalid: &'static str,
+}
+
+const REPLY_EN: ReplyStrings = ReplyStrings {
+    reply_label: "Reply",
+    reply_placeholder: "Write a reply…",
+    send: "Send",
+    sending_hint: "Enter sends, Shift+Enter starts a new line",
+    window_closed: "WhatsApp's 24-hour window is closed: the customer's last message is more than 24 hours old, \
+                    so free text cannot be sent. Send an approved template instead; the window opens again when \
+                    the customer answers.",
+    window_never: "This customer has not written yet: WhatsApp only allows approved templates.",
+    not_set_up: "Replies are not set up yet: an owner adds the Kapso API key in Settings.",
+    not_set_up_owner: "Add your Kapso API key in Settings to answer from here.",
+    templates_not_set_up: "To send templates, an owner adds the WhatsApp Business Account id in Settings.",
+    template_label: "Template",
+    template_value: "Value",
+    send_template: "Send template",
+    no_templates: "Kapso lists no approved text templates for this account.",
+    status_queued: "Queued",
+    status_unknown: "Unknown — check WhatsApp and resend",
+    retry: "Retry",
+    nav_needs_reply: "Needs reply",
+    needs_reply_title: "Needs reply",
+    needs_reply_empty: "Nobody is waiting for an answer.",
+    waiting: "Waiting",
+    kapso_title: "Replies through Kapso",
+    kapso_intro: "Sales staff answer from the Inbox; leadline sends through Kapso's API with this key.",
+    kapso_key: "Kapso API key",
+    kapso_key_saved: "Saved key",
+    kapso_key_hint: "Leave empty to keep the saved key.",
+    kapso_waba: "WhatsApp Business Account id (for templates)",
+    kapso_remove_key: "Remove the saved key",
+    kapso_save: "Save",
+    kapso_saved: "Saved.",
+    kapso_invalid: "Not saved: the key is up to 512 visible characters and the account id is a number.",
+};
+
+pub fn tr() -> &'static ReplyStrings {
+    &REPLY_EN
+}
+
+/// "closes in 3 h 12 min", "closes in 4 min", "closed 2 h ago".
+pub fn window_countdown(closes_ms: i64, now_ms: i64) -> String {
+    let left = (closes_ms - now_ms) / 60_000;
+    if closes_ms <= now_ms {
+        return format!("Window closed {}", relative_time(closes_ms, now_ms));
+    }
+    let (hours, minutes) = (left / 60, left % 60);
+    match hours {
+        0 => format!("Window closes in {} min", minutes.max(1)),
+        _ => format!("Window closes in {hours} h {minutes} min"),
+    }
+}
+
+/// "2 h 5 min", "3 days": how long someone has waited.
+pub fn waited(since_ms: i64, now_ms: i64) -> String {
+    let minutes = (now_ms - since_ms).max(0) / 60_000;
+    match minutes {
+        0 => "just now".to_string(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 24 * 60 => format!("{} h {} min", m / 60, m % 60),
+        m => format!("{} days", m / (24 * 60)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_and_waiting_read_naturally() {
+        let now = 1_000_000_000_000;
+        assert_eq!(window_countdown(now + (3 * 60 + 12) * 60_000 + 5, now), "Window closes in 3 h 12 min");
+        assert_eq!(window_countdown(now + 30_000, now), "Window closes in 1 min");
+        assert_eq!(window_countdown(now - 2 * 3_600_000, now), "Window closed 2 h ago");
+        assert_eq!(waited(now - 125 * 60_000, now), "2 h 5 min");
+        assert_eq!(waited(now - 3 * 24 * 3_600_000, now), "3 days");
+    }
 
     #[test]
     fn counts_and_times_read_naturally() {

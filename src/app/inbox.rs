@@ -3,7 +3,8 @@
 //! it read. An unknown conversation is a 404 page.
 
 use super::api::{list_conversations, open_thread, ConversationRow, MessageView, Thread, UiError};
-use super::i18n::{relative_time, status_label, t};
+use super::composer::{Composer, RetryButton};
+use super::i18n::{relative_time, status_label, t, tr};
 use super::live;
 use super::{ErrorNotice, NotFound};
 use leptos::{html, prelude::*};
@@ -66,9 +67,10 @@ pub fn InboxPage() -> impl IntoView {
                 <Transition fallback=|| view! { <p class="loading">{t().loading}</p> }>
                     {move || Suspend::new(async move {
                         match thread.await {
-                            Ok(Some(thread)) => {
-                                open_lead.set(Some(thread.conversation.lead_id.clone()));
-                                view! { <ThreadView thread/> }.into_any()
+                            Ok(Some(loaded)) => {
+                                open_lead.set(Some(loaded.conversation.lead_id.clone()));
+                                let on_sent = Callback::new(move |_| thread.refetch());
+                                view! { <ThreadView thread=loaded on_sent/> }.into_any()
                             }
                             Ok(None) => view! { <p class="muted pick">{t().pick_conversation}</p> }.into_any(),
                             Err(UiError::NotFound(_)) => view! { <NotFound message=t().conversation_not_found/> }.into_any(),
@@ -118,7 +120,7 @@ fn ConversationList(rows: Vec<ConversationRow>, now: i64, selected: Memo<Option<
 }
 
 #[component]
-fn ThreadView(thread: Thread) -> impl IntoView {
+fn ThreadView(thread: Thread, on_sent: Callback<()>) -> impl IntoView {
     let strings = t();
     let list_ref = NodeRef::<html::Ol>::new();
     // Start at the latest message.
@@ -143,13 +145,17 @@ fn ThreadView(thread: Thread) -> impl IntoView {
             <a class="button secondary small" href=format!("/leads/{}", lead.id)>{strings.back_to_lead}</a>
         </header>
         <ol class="messages" role="list" node_ref=list_ref>
-            {thread.messages.into_iter().map(|message| view! { <MessageBubble message/> }).collect_view()}
+            {thread.messages.into_iter().map(|message| {
+                let back = thread.reply.inbox_ref.clone();
+                view! { <MessageBubble message back/> }
+            }).collect_view()}
         </ol>
+        <Composer reply=thread.reply.clone() now=thread.now_ms on_sent/>
     }
 }
 
 #[component]
-fn MessageBubble(message: MessageView) -> impl IntoView {
+fn MessageBubble(message: MessageView, back: String) -> impl IntoView {
     let strings = t();
     let class = if message.inbound { "message inbound" } else { "message outbound" };
     let status = message.status.clone().map(|status| {
@@ -158,6 +164,8 @@ fn MessageBubble(message: MessageView) -> impl IntoView {
             "delivered" => ("✓✓", strings.status_delivered),
             "sent" => ("✓", strings.status_sent),
             "failed" => ("!", strings.status_failed),
+            "queued" => ("🕓", tr().status_queued),
+            "unknown" => ("?", tr().status_unknown),
             _ => ("…", strings.status_pending),
         };
         view! {
@@ -189,6 +197,10 @@ fn MessageBubble(message: MessageView) -> impl IntoView {
                 <time datetime=message.at_iso.clone() title=message.at_local.clone()>{message.at_time.clone()}</time>
                 {status}
             </footer>
+            {(message.status.as_deref() == Some("unknown")).then(|| view! { <p class="delivery-note">{tr().status_unknown}</p> })}
+            {(message.status.as_deref() == Some("failed")).then(|| message.status_error.clone()).flatten()
+                .map(|why| view! { <p class="delivery-note">{why}</p> })}
+            {message.can_retry.then(|| view! { <RetryButton message_id=message.id.clone() back=back.clone()/> })}
         </li>
     }
 }

@@ -4,9 +4,11 @@
 
 pub mod account;
 pub mod api;
+pub mod composer;
 pub mod contact_cards;
 pub mod i18n;
 pub mod import;
+pub mod kapso_settings;
 pub mod inbox;
 pub mod leads;
 pub mod live;
@@ -172,6 +174,10 @@ fn NavBar(me: Me) -> impl IntoView {
             <nav aria-label="Main">
                 <A href="/leads" exact=false>{strings.nav_database}</A>
                 <A href="/inbox" exact=false>{strings.nav_inbox}</A>
+                <a href="/leads?needs_reply=1" class="needs-reply-link" data-testid="needs-reply-nav">
+                    {i18n::tr().nav_needs_reply}
+                    {(me.needs_reply > 0).then(|| view! { " "<span class="badge">{me.needs_reply}</span> })}
+                </a>
                 <A href="/settings">{strings.nav_settings}</A>
             </nav>
             <div class="topbar-end">

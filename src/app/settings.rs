@@ -46,6 +46,7 @@ pub fn SettingsPage() -> impl IntoView {
         </Transition>
         // Its own resource beside the page's, not nested in it: a suspense inside
         // another's resolved content loses its hydration markers on the server.
+        <super::kapso_settings::KapsoSettings/>
         <super::webhook_health::WebhookHealth/>
     }
 }

@@ -153,6 +153,19 @@ enum WorkspaceCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Set the Kapso API key replies are sent with (read from standard input, so it
+    /// stays out of the process list and shell history); `--waba-id` for templates.
+    SetKapsoKey {
+        /// Workspace id or its phone_number_id (may be omitted when there is only one).
+        #[arg(value_name = "WORKSPACE")]
+        reference: Option<String>,
+        /// The WhatsApp Business Account id whose approved templates are offered.
+        #[arg(long)]
+        waba_id: Option<String>,
+        /// Remove the key instead (replies can no longer be sent).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,12 +196,31 @@ pub async fn run() -> ExitCode {
     }
 }
 
+/// The named workspace, or the only one there is.
+async fn only_or_named(db: &Db, reference: Option<String>) -> Result<workspaces::Workspace, AppError> {
+    match reference {
+        Some(reference) => workspaces::find_by_reference(db, &reference)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no workspace `{reference}`"))),
+        None => {
+            let mut all = workspaces::list(db).await?;
+            if all.len() != 1 {
+                return Err(AppError::BadRequest(
+                    "name the workspace (its id or phone_number_id): there is not exactly one".into(),
+                ));
+            }
+            Ok(all.remove(0))
+        }
+    }
+}
+
 async fn execute(cli: Cli) -> Result<(), String> {
     let db = Db::open(&cli.database_url).await.map_err(|e| e.to_string())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let options = config::leptos_options().map_err(|e| e.to_string())?;
             crate::server::security::SecurityConfig::from_env()?;
+            crate::server::replies::ReplyConfig::from_env()?;
             let state =
                 AppState::new(db, options, Some(&cli.database_url)).await.map_err(|e| format!("cannot start: {e}"))?;
             http::serve(state).await.map_err(|e| format!("server error: {e}"))
@@ -301,21 +333,23 @@ async fn workspace_command(db: &Db, command: WorkspaceCommand) -> Result<(), App
             let all = workspaces::list(db).await?;
             print_json(&json!(all.iter().map(|w| w.summary()).collect::<Vec<_>>()));
         }
-        WorkspaceCommand::RotateSecret { reference, workspace, webhook_secret, verify_token, api_token, all } => {
-            let found = match reference.or(workspace) {
-                Some(reference) => workspaces::find_by_reference(db, &reference)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound(format!("no workspace `{reference}`")))?,
-                None => {
-                    let mut all_workspaces = workspaces::list(db).await?;
-                    if all_workspaces.len() != 1 {
-                        return Err(AppError::BadRequest(
-                            "name the workspace (its id or phone_number_id): there is not exactly one".into(),
-                        ));
-                    }
-                    all_workspaces.remove(0)
-                }
+        WorkspaceCommand::SetKapsoKey { reference, waba_id, clear } => {
+            let found = only_or_named(db, reference).await?;
+            let key = if clear {
+                None
+            } else {
+                let mut key = String::new();
+                std::io::stdin()
+                    .read_line(&mut key)
+                    .map_err(|e| AppError::BadRequest(format!("cannot read the key from standard input: {e}")))?;
+                Some(key.trim().to_string())
             };
+            let saved = crate::server::replies::web::save_kapso_settings(db, &found.id, key.as_deref(), waba_id.as_deref())
+                .await?;
+            print_json(&json!({ "id": found.id.to_string(), "kapso_api_key": saved.key_masked, "kapso_waba_id": saved.waba_id }));
+        }
+        WorkspaceCommand::RotateSecret { reference, workspace, webhook_secret, verify_token, api_token, all } => {
+            let found = only_or_named(db, reference.or(workspace)).await?;
             let nothing_chosen = !(webhook_secret || verify_token || api_token);
             let rotation = Rotation {
                 webhook_secret: all || webhook_secret || nothing_chosen,

@@ -43,6 +43,7 @@ pub struct ExportParams {
     pub sort: Option<String>,
     pub order: Option<String>,
     pub bom: Option<String>,
+    pub needs_reply: Option<String>,
 }
 
 impl ExportParams {
@@ -51,10 +52,12 @@ impl ExportParams {
             Some(s) => Some(LeadStatus::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown status `{s}`")))?),
             None => None,
         };
+        let needs_reply = crate::server::leads::query::is_on(self.needs_reply.as_deref());
         let sort = match self.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => SortKey::parse(s).ok_or_else(|| {
-                AppError::BadRequest(format!("unknown sort `{s}`: use last_activity, name or created"))
+                AppError::BadRequest(format!("unknown sort `{s}`: use last_activity, name, created or waiting"))
             })?,
+            None if needs_reply => SortKey::Waiting,
             None => SortKey::default(),
         };
         let descending = match self.order.as_deref().map(str::trim) {
@@ -66,6 +69,7 @@ impl ExportParams {
         Ok(LeadQuery {
             search: self.q.clone().filter(|q| !q.trim().is_empty()),
             status,
+            needs_reply,
             sort,
             descending,
             cursor: None,

@@ -161,6 +161,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "lead identities", include_str!("../../migrations/0007_lead_identities.sql")),
     (8, "delivery health", include_str!("../../migrations/0008_delivery_health.sql")),
     (9, "csv imports", include_str!("../../migrations/0009_csv_imports.sql")),
+    (10, "replies", include_str!("../../migrations/0010_replies.sql")),
 ];
 
 /// The embedded migrations up to a version (all of them in production).

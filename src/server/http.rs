@@ -46,6 +46,8 @@ pub struct AppState {
     pub security: std::sync::Arc<SecurityConfig>,
     /// Bounds and counts argon2 work (see `sign_in`).
     pub password_gate: PasswordGate,
+    /// Replies waiting to go out through Kapso, and this process's sender (see `replies`).
+    pub outbox: crate::server::replies::sender::Outbox,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -58,8 +60,24 @@ impl AppState {
     /// `database_url` lets PostgreSQL deployments relay live updates between replicas.
     pub async fn new(
         db: Db,
+        leptos_options: LeptosOptions,
+        database_url: Option<&str>,
+    ) -> Result<AppState, crate::server::store::StoreError> {
+        let replies = crate::server::replies::ReplyConfig::from_env().unwrap_or_else(|problem| {
+            // `leadline serve` refuses to start on this (see `cli`).
+            tracing::error!(%problem, "reply settings ignored");
+            crate::server::replies::ReplyConfig::default()
+        });
+        Self::with_replies(db, leptos_options, database_url, replies).await
+    }
+
+    /// The same with the reply sender's settings chosen by the caller (tests point it at
+    /// a fake Kapso).
+    pub async fn with_replies(
+        db: Db,
         mut leptos_options: LeptosOptions,
         database_url: Option<&str>,
+        replies: crate::server::replies::ReplyConfig,
     ) -> Result<AppState, crate::server::store::StoreError> {
         let committer = Committer::start(&db).await?;
         let security = SecurityConfig::from_env().unwrap_or_else(|problem| {
@@ -68,12 +86,16 @@ impl AppState {
             SecurityConfig { https: false, trust_proxy: security::TrustProxy::Nobody, max_password_checks: 4 }
         });
         crate::server::assets::apply(&mut leptos_options);
+        let live = LiveHub::start(&db, database_url).await;
+        let outbox = crate::server::replies::sender::Outbox::new(replies);
+        outbox.start(db.clone(), live.clone());
         Ok(AppState {
+            outbox,
             password_gate: PasswordGate::new(security.max_password_checks),
             security: std::sync::Arc::new(security),
             workspaces: WorkspaceDirectory::new(db.clone()),
             committer,
-            live: LiveHub::start(&db, database_url).await,
+            live,
             leptos_options,
             revealed: Default::default(),
             webhook_refusals: Default::default(),
@@ -100,6 +122,7 @@ pub fn app(state: AppState) -> Router {
         .merge(webhook::router())
         .merge(leads::router())
         .merge(messages::router())
+        .merge(crate::server::replies::web::router())
         .merge(auth::router())
         .merge(sign_in::router())
         .merge(invitations::router())

@@ -87,6 +87,13 @@ UPDATE leads SET updated_at = updated_at WHERE workspace_id = $1 AND id = $2
 RETURNING id, name, kapso_name, username, lead_status, created_at, last_activity_at, kapso_conversation_id,
           merged_into, phone_normalized";
 
+const MERGE_REPLY_CLOCK: &str = "\
+UPDATE leads SET
+    last_inbound_at = (SELECT MAX(last_inbound_at) FROM leads WHERE id IN ($1, $2)),
+    last_outbound_at = (SELECT MAX(last_outbound_at) FROM leads WHERE id IN ($1, $2)),
+    awaiting_reply_since = (SELECT MIN(awaiting_reply_since) FROM leads WHERE id IN ($1, $2))
+WHERE id = $1";
+
 pub async fn lock_lead<E: Exec>(conn: &mut E, workspace_id: &str, id: &str) -> Result<Option<LeadFacts>, StoreError> {
     conn.query_one(LOCK_LEAD, &[workspace_id.into(), id.into()]).await?.map(|row| LeadFacts::from_row(&row)).transpose()
 }
@@ -196,6 +203,8 @@ pub async fn merge_locked<E: Exec>(
         ],
     )
     .await?;
+    // The reply clock: the later window, and whoever waits longest still waits.
+    conn.execute(MERGE_REPLY_CLOCK, &[s.into(), m.into()]).await?;
     let mut updated = updated;
     if !survivor.has_phone() {
         // The survivor had no number: the merged lead's primary number becomes its own.

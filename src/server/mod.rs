@@ -33,6 +33,7 @@ pub mod messages;
 pub mod metrics;
 pub mod passwords;
 pub mod phone;
+pub mod replies;
 pub mod secrets;
 pub mod security;
 pub mod sign_in;

@@ -182,6 +182,8 @@ pub fn lead_view(record: &LeadRecord, workspace: &Workspace) -> LeadRow {
         created_iso: rfc3339(record.created_at),
         inbox_path: record.inbox_ref.as_ref().map(|r| format!("/inbox/{}", auth::urlencode(r))),
         unread: record.unread_count,
+        waiting_since_ms: record.awaiting_reply_since,
+        window_closes_ms: record.last_inbound_at.map(|at| at + crate::server::replies::WINDOW_MS),
     }
 }
 
@@ -202,6 +204,9 @@ pub async fn me() -> Result<Option<Me>, UiError> {
         role: member.role,
         workspace: workspace_info(&member.workspace),
         workspaces,
+        needs_reply: crate::server::replies::store::needs_reply_count(&state.db, &member.workspace.id)
+            .await
+            .map_err(refuse)?,
     }))
 }
 
@@ -210,13 +215,16 @@ fn lead_query(query: &LeadsQuery, only: Option<LeadId>) -> Result<LeadQuery, App
         "" => None,
         s => Some(LeadStatus::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown status `{s}`")))?),
     };
+    let needs_reply = query.needs_reply();
     let sort = match query.sort.trim() {
+        "" if needs_reply => SortKey::Waiting,
         "" => SortKey::LastActivity,
         s => SortKey::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown sort `{s}`")))?,
     };
     Ok(LeadQuery {
         search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
         status,
+        needs_reply,
         sort,
         descending: query.descending(),
         cursor: Some(query.cursor.clone()).filter(|c| !c.is_empty()),
@@ -514,9 +522,24 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
             status: m.status.clone(),
             status_error: m.status_error.clone(),
             contacts: cards.remove(&m.id).unwrap_or_default(),
+            // Only our replies that never got a wamid: failed before Kapso took them,
+            // or interrupted (unknown).
+            can_retry: m.direction == "outbound"
+                && matches!(m.status.as_deref(), Some("failed" | "unknown"))
+                && m.kapso_message_id.starts_with("leadline:"),
         })
         .collect();
-    Ok(Thread { conversation: view, lead: lead_view(&lead, workspace), messages, now_ms: now_ms() })
+    let mut reply = crate::server::replies::web::reply_view(
+        &state.db,
+        &workspace.id,
+        lead.id.as_str(),
+        lead.last_inbound_at,
+        &view.inbox_ref,
+    )
+    .await
+    .map_err(refuse)?;
+    reply.is_owner = member.role == crate::model::Role::Owner;
+    Ok(Thread { conversation: view, lead: lead_view(&lead, workspace), messages, now_ms: now_ms(), reply })
 }
 
 pub async fn rotate_secret(which: String) -> Result<RevealedSecrets, UiError> {

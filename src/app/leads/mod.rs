@@ -31,6 +31,7 @@ fn query_from_url(map: &leptos_router::params::ParamsMap) -> LeadsQuery {
         sort: map.get("sort").unwrap_or_default(),
         order: map.get("order").unwrap_or_default(),
         cursor: map.get("cursor").unwrap_or_default(),
+        needs_reply: map.get("needs_reply").unwrap_or_default(),
     }
 }
 
@@ -41,9 +42,9 @@ pub fn LeadsPage() -> impl IntoView {
     let page = Resource::new(move || query.get(), list_leads);
     let edit_error = move || url.read().get("edit_error");
     view! {
-        <Title text=t().database_title/>
+        <Title text=move || if query.read().needs_reply() { super::i18n::tr().needs_reply_title } else { t().database_title }/>
         <div class="page-header">
-            <h1>{t().database_title}</h1>
+            <h1>{move || if query.read().needs_reply() { super::i18n::tr().needs_reply_title } else { t().database_title }}</h1>
             <super::import::DataLinks query/>
         </div>
         {move || edit_error().map(|message| view! {
@@ -462,6 +463,11 @@ fn LeadRowView(
                         _ => Either::Right(view! { <span class="muted">{t().never_active}</span> }),
                     }
                 }}
+                {move || data.read().waiting_since_ms.map(|since| view! {
+                    <span class="waiting" data-testid="waiting">
+                        {move || format!("{} {}", super::i18n::tr().waiting, super::i18n::waited(since, live::now_or(server_now)))}
+                    </span>
+                })}
             </td>
             <td class="col-created">
                 {move || {

@@ -89,6 +89,7 @@ struct ListParams {
     order: Option<String>,
     cursor: Option<String>,
     limit: Option<String>,
+    needs_reply: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -110,9 +111,12 @@ async fn list_leads(
         Some(s) => Some(LeadStatus::parse(s).ok_or_else(|| AppError::BadRequest(status_choices(s)))?),
         None => None,
     };
+    let needs_reply = super::query::is_on(params.needs_reply.as_deref());
     let sort = match params.sort.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => SortKey::parse(s)
-            .ok_or_else(|| AppError::BadRequest(format!("unknown sort `{s}`: use last_activity, name or created")))?,
+        Some(s) => SortKey::parse(s).ok_or_else(|| {
+            AppError::BadRequest(format!("unknown sort `{s}`: use last_activity, name, created or waiting"))
+        })?,
+        None if needs_reply => SortKey::Waiting,
         None => SortKey::default(),
     };
     let descending = match params.order.as_deref() {
@@ -131,7 +135,7 @@ async fn list_leads(
     let page = list(
         &state.db,
         &workspace,
-        &LeadQuery { search: params.q, status, sort, descending, cursor: params.cursor, limit, only: None },
+        &LeadQuery { search: params.q, status, needs_reply, sort, descending, cursor: params.cursor, limit, only: None },
     )
     .await?;
     Ok(Json(ListResponse {

@@ -11,7 +11,7 @@
 
 mod api;
 mod merge;
-mod query;
+pub mod query;
 mod store;
 
 pub use api::{lead_id_from_path, publish_merge, router, LeadJson, DEFAULT_PAGE_SIZE};
@@ -55,6 +55,10 @@ pub struct LeadRecord {
     pub merged_into: Option<String>,
     /// Phones (primary first), then parent BSUIDs, then BSUIDs.
     pub identities: Vec<IdentityRecord>,
+    /// The customer's latest message (WhatsApp's 24-hour window runs from it).
+    pub last_inbound_at: Option<i64>,
+    /// The oldest message of the customer not answered yet; `None`: nobody waits.
+    pub awaiting_reply_since: Option<i64>,
     activity_sort: i64,
     name_sort: String,
 }
@@ -110,7 +114,7 @@ impl LeadRecord {
 
 pub(crate) const LEAD_COLUMNS: &str = "l.id, l.username, l.merged_into, l.phone_raw, l.phone_normalized, l.phone_valid, l.name, l.kapso_name, \
     l.lead_status, l.source, l.kapso_conversation_id, l.created_at, l.updated_at, l.last_activity_at, \
-    l.activity_sort, l.name_sort, \
+    l.activity_sort, l.name_sort, l.last_inbound_at, l.awaiting_reply_since, \
     (SELECT CAST(COALESCE(SUM(c.unread_count), 0) AS BIGINT) FROM conversations c WHERE c.lead_id = l.id) AS unread_count, \
     COALESCE(l.kapso_conversation_id, (SELECT COALESCE(c.kapso_conversation_id, c.id) FROM conversations c \
         WHERE c.lead_id = l.id ORDER BY COALESCE(c.last_message_at, 0) DESC, c.created_at DESC LIMIT 1)) AS inbox_ref";
@@ -136,6 +140,8 @@ pub(crate) fn lead_from_row(row: &AnyRow) -> Result<LeadRecord, sqlx::Error> {
         username: row.try_get("username")?,
         merged_into: row.try_get("merged_into")?,
         identities: Vec::new(),
+        last_inbound_at: row.try_get("last_inbound_at")?,
+        awaiting_reply_since: row.try_get("awaiting_reply_since")?,
         activity_sort: row.try_get("activity_sort")?,
         name_sort: row.try_get("name_sort")?,
     })

@@ -21,6 +21,8 @@ pub enum SortKey {
     LastActivity,
     Name,
     Created,
+    /// Longest-waiting first: only leads that need a reply (`needs_reply`).
+    Waiting,
 }
 
 impl SortKey {
@@ -29,6 +31,7 @@ impl SortKey {
             "last_activity" | "activity" => Some(SortKey::LastActivity),
             "name" => Some(SortKey::Name),
             "created" | "created_at" => Some(SortKey::Created),
+            "waiting" => Some(SortKey::Waiting),
             _ => None,
         }
     }
@@ -38,12 +41,13 @@ impl SortKey {
             SortKey::LastActivity => "last_activity",
             SortKey::Name => "name",
             SortKey::Created => "created",
+            SortKey::Waiting => "waiting",
         }
     }
 
     /// Newest first for times, A→Z for names.
     pub fn default_descending(self) -> bool {
-        !matches!(self, SortKey::Name)
+        !matches!(self, SortKey::Name | SortKey::Waiting)
     }
 
     fn column(self) -> &'static str {
@@ -51,14 +55,23 @@ impl SortKey {
             SortKey::LastActivity => "l.activity_sort",
             SortKey::Name => "l.name_sort",
             SortKey::Created => "l.created_at",
+            SortKey::Waiting => "l.awaiting_reply_since",
         }
     }
+}
+
+/// A yes/no URL parameter such as `needs_reply=1`.
+pub fn is_on(flag: Option<&str>) -> bool {
+    matches!(flag.map(str::trim), Some("1" | "true" | "yes" | "on"))
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct LeadQuery {
     pub search: Option<String>,
     pub status: Option<LeadStatus>,
+    /// Only leads whose latest message is the customer's and unanswered (sorted by
+    /// `SortKey::Waiting` then).
+    pub needs_reply: bool,
     pub sort: SortKey,
     pub descending: bool,
     pub cursor: Option<String>,
@@ -85,6 +98,7 @@ fn encode_cursor(sort: SortKey, descending: bool, lead: &LeadRecord) -> String {
     let key = match sort {
         SortKey::LastActivity => lead.activity_sort.to_string(),
         SortKey::Created => lead.created_at.to_string(),
+        SortKey::Waiting => lead.awaiting_reply_since.unwrap_or_default().to_string(),
         SortKey::Name => lead.name_sort.clone(),
     };
     hex::encode(format!("{}|{}|{}|{}", sort.as_str(), if descending { "d" } else { "a" }, lead.id, key))
@@ -172,6 +186,9 @@ fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: Phone
     if let Some(id) = &query.only {
         binds.push(id.to_string());
         sql.push_str(&format!(" AND l.id = ${}", binds.len() + 1));
+    }
+    if query.needs_reply || query.sort == SortKey::Waiting {
+        sql.push_str(" AND l.awaiting_reply_since IS NOT NULL");
     }
     if let Some(status) = query.status {
         binds.push(status.as_str().to_string());

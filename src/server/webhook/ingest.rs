@@ -273,12 +273,18 @@ fn inbound_run(items: &[(Option<Arc<Workspace>>, Item)], start: usize) -> Option
     Some(InboundRun { ids, first_index: start, messages })
 }
 
-/// Step 1's lead update: activity forward, the latest conversation for "Open in Inbox".
+/// Step 1's lead update: activity forward, the latest conversation for "Open in Inbox",
+/// the reply clock (`$4` the run's latest message time, `$5` its earliest: see `replies`).
 /// A lead merged away meanwhile matches no row (the run is retried and finds the survivor).
 const TOUCH_LEAD: &str = "\
 UPDATE leads SET
     kapso_conversation_id = COALESCE($2, kapso_conversation_id),
     last_activity_at = CASE WHEN last_activity_at IS NULL OR last_activity_at < $3 THEN $3 ELSE last_activity_at END,
+    last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < $4 THEN $4 ELSE last_inbound_at END,
+    awaiting_reply_since = CASE
+        WHEN awaiting_reply_since IS NOT NULL AND awaiting_reply_since <= $5 THEN awaiting_reply_since
+        WHEN $5 > COALESCE(last_outbound_at, 0) THEN $5
+        ELSE awaiting_reply_since END,
     updated_at = $3
 WHERE id = $1 AND merged_into IS NULL
 RETURNING kapso_name, username";
@@ -380,8 +386,15 @@ async fn write_inbound_run<E: Exec>(
         return Ok(None);
     };
     let mut lead_id = resolved.lead_id;
+    // WhatsApp's time of the messages (never in the future), else when they reached us.
+    let sent_at = |offset: usize| run.messages[offset].provider_timestamp.map_or(now, |at| at.min(now));
+    let latest_at = fresh.iter().map(|&o| sent_at(o)).max().unwrap_or(now);
+    let earliest_at = fresh.iter().map(|&o| sent_at(o)).min().unwrap_or(now);
     let lead = conn
-        .query_one(TOUCH_LEAD, &[lead_id.as_str().into(), kapso_id.into(), now.into()])
+        .query_one(
+            TOUCH_LEAD,
+            &[lead_id.as_str().into(), kapso_id.into(), now.into(), latest_at.into(), earliest_at.into()],
+        )
         .await?
         .ok_or(StoreError::RaceLost)?;
     let (stored_name, stored_username) = (lead.opt_text(0)?, lead.opt_text(1)?);
@@ -483,6 +496,9 @@ async fn outbound_message<E: Exec>(
     let inserted = insert_message(conn, workspace, &lead_id, &conversation_id, message, now).await?;
     let report = ItemReport { outcome: Outcome::Created, ..report.touching(workspace, &lead_id) };
     if inserted {
+        // Sent from elsewhere (Kapso's inbox, an automation): the customer was answered.
+        let at = message.provider_timestamp.map_or(now, |at| at.min(now));
+        crate::server::replies::store::answered(conn, &lead_id, at).await?;
         Ok(Applied::Keep(report))
     } else {
         Ok(Applied::Undo(ItemReport { outcome: Outcome::Duplicate, ..report }))
