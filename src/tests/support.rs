@@ -130,9 +130,22 @@ async fn serve_configured(
     url: &str,
     configure: impl FnOnce(&mut leadline::server::security::SecurityConfig),
 ) -> (String, AppState) {
+    serve_replying(db, url, configure, None).await
+}
+
+/// The same, with the reply sender pointed where the test says (a fake Kapso).
+async fn serve_replying(
+    db: Db,
+    url: &str,
+    configure: impl FnOnce(&mut leadline::server::security::SecurityConfig),
+    replies: Option<leadline::server::replies::ReplyConfig>,
+) -> (String, AppState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(db, leptos_options(addr), Some(url)).await.unwrap();
+    let state = match replies {
+        Some(config) => AppState::with_replies(db, leptos_options(addr), Some(url), config).await.unwrap(),
+        None => AppState::new(db, leptos_options(addr), Some(url)).await.unwrap(),
+    };
     let mut security = (*state.security).clone();
     configure(&mut security);
     let state = state.with_security(security);
@@ -181,6 +194,20 @@ impl TestApp {
         Self::spawn_configured(database, |_| {}).await
     }
 
+    /// An app whose reply sender posts to `replies.api_base` (a fake Kapso).
+    pub async fn spawn_replying(engine: Engine, replies: leadline::server::replies::ReplyConfig) -> TestApp {
+        let database = TestDatabase::create(engine).await;
+        let db = Db::open(&database.url).await.expect("open test database");
+        let (base_url, state) = serve_replying(db.clone(), &database.url, |_| {}, Some(replies)).await;
+        Self::with_workspace(base_url, db, state, database).await
+    }
+
+    /// Another replica on the same database, with its own sender.
+    pub async fn replica_replying(&self, replies: leadline::server::replies::ReplyConfig) -> String {
+        let db = Db::open(&self.database.url).await.expect("open test database");
+        serve_replying(db, &self.database.url, |_| {}, Some(replies)).await.0
+    }
+
     /// An app whose security settings (https, `TRUST_PROXY`, argon2 slots) the test chooses.
     pub async fn spawn_with(
         engine: Engine,
@@ -195,6 +222,10 @@ impl TestApp {
     ) -> TestApp {
         let db = Db::open(&database.url).await.expect("open test database");
         let (base_url, state) = serve_configured(db.clone(), &database.url, configure).await;
+        Self::with_workspace(base_url, db, state, database).await
+    }
+
+    async fn with_workspace(base_url: String, db: Db, state: AppState, database: TestDatabase) -> TestApp {
         let (workspace, secrets) = workspaces::create(
             &db,
             NewWorkspace {

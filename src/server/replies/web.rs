@@ -59,6 +59,16 @@ fn publish(state: &AppState, workspace_id: &WorkspaceId, lead_id: &str) {
     state.live.publish(LeadChanged { workspace_id: workspace_id.to_string(), lead_id: lead_id.to_string(), created: false });
 }
 
+/// 404 for a lead of another workspace (before anything else is said about this one).
+async fn ensure_lead(db: &Db, workspace_id: &str, lead_id: &LeadId) -> AppResult<()> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM leads WHERE workspace_id = $1 AND id = $2")
+        .bind(workspace_id)
+        .bind(lead_id.as_str())
+        .fetch_optional(&db.pool)
+        .await?;
+    found.map(|_| ()).ok_or_else(|| AppError::NotFound("lead not found".into()))
+}
+
 async fn require_key(db: &Db, workspace_id: &str) -> AppResult<()> {
     match store::credentials(db, workspace_id).await? {
         (_, Some(_)) => Ok(()),
@@ -75,6 +85,7 @@ pub async fn send_reply(lead_id: String, text: String, client_key: String, back:
     let result = async {
         let text = store::check_text(&text)?;
         let lead = LeadId::parse(&lead_id).ok_or_else(|| AppError::NotFound("lead not found".into()))?;
+        ensure_lead(&state.db, member.workspace.id.as_str(), &lead).await?;
         require_key(&state.db, member.workspace.id.as_str()).await?;
         let key = client_key.trim();
         store::enqueue(
@@ -131,6 +142,7 @@ pub async fn send_template(
     let (state, member) = member().await?;
     let result = async {
         let lead = LeadId::parse(&lead_id).ok_or_else(|| AppError::NotFound("lead not found".into()))?;
+        ensure_lead(&state.db, member.workspace.id.as_str(), &lead).await?;
         require_key(&state.db, member.workspace.id.as_str()).await?;
         let (name, language) = template.split_once('|').unwrap_or((template.as_str(), ""));
         let templates = templates_of(&state, &member.workspace.id).await?;
@@ -394,6 +406,7 @@ async fn api_reply(
     JsonBody(body): JsonBody<ApiReply>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     let lead = lead_id_from_path(&id)?;
+    ensure_lead(&state.db, workspace.id.as_str(), &lead).await?;
     let reply = match (body.text, body.template) {
         (Some(text), None) => ReplyBody::Text(store::check_text(&text)?),
         (None, Some(t)) => {
