@@ -46,7 +46,7 @@ export function cli(databaseUrl: string, args: string[], input?: string): any {
 
 /** Starts a server. With `withOwner`, a workspace and its owner exist already;
  *  without, the database is empty and the server prints its one-time setup link. */
-export async function startServer(options: { withOwner: boolean }): Promise<Server> {
+export async function startServer(options: { withOwner: boolean; env?: Record<string, string> }): Promise<Server> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadline-e2e-'));
   const databaseUrl = `sqlite://${dir}/leadline.db`;
   let webhookSecret = '';
@@ -67,6 +67,7 @@ export async function startServer(options: { withOwner: boolean }): Promise<Serv
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: siteRoot,
       RUST_LOG: process.env.RUST_LOG || 'warn',
+      ...(options.env ?? {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
