@@ -741,3 +741,11 @@ pub async fn save_kapso(
 ) -> Result<KapsoSettingsView, UiError> {
     crate::server::replies::web::save_kapso(api_key, waba_id, remove_key).await
 }
+
+#[server(endpoint = "inbox/needs-reply-count")]
+pub async fn needs_reply_count() -> Result<i64, UiError> {
+    let (state, member) = crate::server::web::member().await?;
+    crate::server::replies::store::needs_reply_count(&state.db, &member.workspace.id)
+        .await
+        .map_err(crate::server::web::refuse)
+}

@@ -52,7 +52,7 @@ pub fn Composer(reply: ReplyView, now: i64, on_sent: Callback<()>) -> impl IntoV
         .into_any()
     };
     view! {
-        <section class="composer" aria-label=strings.reply_label>
+        <section class="composer" aria-label=strings.composer_label>
             {reply.key_problem.clone().map(|problem| view! { <p class="alert" role="alert">{problem}</p> })}
             {move || problem().map(|text| view! { <p class="alert" role="alert">{text}</p> })}
             {reply.window_open.then(|| view! { <p class="window-countdown" data-testid="window">{countdown}</p> })}

@@ -492,6 +492,7 @@ pub fn td() -> &'static DeliveryStrings {
 /// Words of replying: the composer, the 24-hour window, templates, needs reply, Kapso settings.
 pub struct ReplyStrings {
     pub reply_label: &'static str,
+    pub composer_label: &'static str,
     pub reply_placeholder: &'static str,
     pub send: &'static str,
     pub sending_hint: &'static str,
@@ -525,6 +526,7 @@ pub struct ReplyStrings {
 
 const REPLY_EN: ReplyStrings = ReplyStrings {
     reply_label: "Reply",
+    composer_label: "Answer the customer",
     reply_placeholder: "Write a reply…",
     send: "Send",
     sending_hint: "Enter sends, Shift+Enter starts a new line",

@@ -78,7 +78,30 @@ pub async fn live_status() -> Result<Option<String>, UiError> {
 /// Subscribes the current page to its workspace's lead changes while it is mounted.
 /// `on_event` runs for each change; `on_resync` after a reconnection (events may have
 /// been missed while disconnected) or when the server says the page fell behind.
+/// Bumped by every live change a page hears, so what counts leads across the workspace
+/// (the navigation's "Needs reply" badge) asks again.
+#[derive(Clone, Copy)]
+pub struct WorkspaceChanged(pub RwSignal<u32>);
+
+pub fn provide_workspace_changed() {
+    provide_context(WorkspaceChanged(RwSignal::new(0)));
+}
+
 pub fn subscribe(on_event: impl Fn(LeadEvent) + 'static, on_resync: impl Fn() + 'static) -> ReadSignal<LiveState> {
+    let changed = use_context::<WorkspaceChanged>();
+    let bump = move || {
+        if let Some(WorkspaceChanged(signal)) = changed {
+            signal.update(|n| *n = n.wrapping_add(1));
+        }
+    };
+    let on_event = move |event: LeadEvent| {
+        bump();
+        on_event(event)
+    };
+    let on_resync = move || {
+        bump();
+        on_resync()
+    };
     let (state, set_state) = signal(LiveState::Connecting);
     #[cfg(feature = "hydrate")]
     {

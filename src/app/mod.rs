@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
     let me = Resource::new(|| (), |_| get_me());
     provide_context(MeResource(me));
     live::provide_clock();
+    live::provide_workspace_changed();
     view! {
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title formatter=|page: String| if page.is_empty() { t().app_name.to_string() } else { format!("{page} · {}", t().app_name) }/>
@@ -176,7 +177,7 @@ fn NavBar(me: Me) -> impl IntoView {
                 <A href="/inbox" exact=false>{strings.nav_inbox}</A>
                 <a href="/leads?needs_reply=1" class="needs-reply-link" data-testid="needs-reply-nav">
                     {i18n::tr().nav_needs_reply}
-                    {(me.needs_reply > 0).then(|| view! { " "<span class="badge">{me.needs_reply}</span> })}
+                    <NeedsReplyBadge first=me.needs_reply/>
                 </a>
                 <A href="/settings">{strings.nav_settings}</A>
             </nav>
@@ -192,6 +193,31 @@ fn NavBar(me: Me) -> impl IntoView {
                 </form>
             </div>
         </header>
+    }
+}
+
+/// The number of leads waiting for an answer: as of the page load, then asked again
+/// whenever a live change reaches the page.
+#[component]
+fn NeedsReplyBadge(first: i64) -> impl IntoView {
+    let count = RwSignal::new(first);
+    if let Some(live::WorkspaceChanged(changed)) = use_context::<live::WorkspaceChanged>() {
+        Effect::new(move |previous: Option<u32>| {
+            let now = changed.get();
+            if previous.is_some_and(|p| p != now) {
+                leptos::task::spawn_local(async move {
+                    if let Ok(n) = api::needs_reply_count().await {
+                        count.set(n);
+                    }
+                });
+            }
+            now
+        });
+    }
+    view! {
+        {move || (count.get() > 0).then(|| view! {
+            " "<span class="badge" data-testid="needs-reply-count">{count.get()}</span>
+        })}
     }
 }
 
