@@ -2,7 +2,7 @@
 // scrolling, the Database as one compact card per lead whose controls are touch-sized,
 // and the desktop Database left as it was (screenshots of both in artifacts/).
 import { expect, Locator, Page, test } from '@playwright/test';
-import { artifacts, deliver, kapsoMessage, PHONE_NUMBER_ID, Server, signInAsOwner, startServer } from './server';
+import { artifacts, cli, deliver, kapsoMessage, PHONE_NUMBER_ID, Server, signInAsOwner, startServer } from './server';
 import * as path from 'path';
 
 const PHONE = { width: 390, height: 844 };
@@ -16,6 +16,9 @@ let longNameLeadId = '';
 
 test.beforeAll(async () => {
   server = await startServer({ withOwner: true });
+  // A second member with a long address: Settings shows a role form and a Remove button.
+  const agent = 'agent.with.a.rather.long.address@toko-kue-sejahtera.example';
+  cli(server.databaseUrl, ['user', 'create', '--workspace', PHONE_NUMBER_ID, '--email', agent, '--role', 'agent'], 'another long passphrase\n');
   const customers = [
     { phone: '+6281234567890', conversation: 'conv-budi', name: 'Budi Santoso', text: 'Halo, masih ada?' },
     { phone: '+6285712345678', conversation: 'conv-sari', name: 'Sari', text: 'Pagi kak' },
@@ -202,8 +205,14 @@ test.describe('at 390×844', () => {
     await page.goto(`${server.baseUrl}/settings`);
     await hydrated(page);
     await expect(page.locator('table.members')).toContainText('owner@toko.example');
+    await expect(page.locator('table.members')).toContainText('agent.with.a.rather.long.address');
+    await page.getByLabel('Email', { exact: true }).fill('new.salesperson.with.a.long.name@toko-kue-sejahtera.example');
+    await page.getByRole('button', { name: 'Create invitation link' }).click();
+    await expect(page.getByTestId('invite-link')).toBeVisible();
+    await expect(page.getByTestId('pending-invitations')).toContainText('new.salesperson');
     await expectNoSidewaysScroll(page, '/settings');
     expect(await smallTargets(page.locator('main section.card'))).toEqual([]);
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(artifacts, 'phone-settings.png'), fullPage: true });
 
     await page.goto(`${server.baseUrl}/account`);
