@@ -157,6 +157,7 @@ test.describe('at 390×844', () => {
     await card(page, 'Sari').locator('.lead-name').click();
     await expect(page.locator('input.name-input')).toBeFocused();
     await expectNoSidewaysScroll(page, '/leads while editing');
+    await card(page, 'Sari').screenshot({ path: path.join(artifacts, 'phone-database-editing.png') });
     await page.keyboard.press('Escape');
     expect(errors).toEqual([]);
   });
@@ -270,5 +271,19 @@ test.describe('at 1280×800', () => {
     await page.goto(`${server.baseUrl}/settings`);
     await hydrated(page);
     await page.screenshot({ path: path.join(artifacts, 'desktop-settings.png'), fullPage: true });
+  });
+});
+
+test.describe('at 700×900', () => {
+  test.use({ viewport: { width: 700, height: 900 } });
+
+  test('between phone and desktop the table scrolls within its frame, not the page', async ({ page }) => {
+    await signInAsOwner(page, server);
+    await hydrated(page);
+    await expect(page.locator('table.leads thead th')).toHaveCount(7);
+    await expectNoSidewaysScroll(page, '/leads at 700 px');
+    const frame = page.locator('.table-wrap');
+    const widths = await frame.evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+    expect(widths.scroll).toBeGreaterThan(widths.client);
   });
 });
