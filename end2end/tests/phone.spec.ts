@@ -229,6 +229,22 @@ test.describe('at 390×844', () => {
     await page.screenshot({ path: path.join(artifacts, 'phone-import.png'), fullPage: true });
   });
 
+  test('picking two cards opens the merge preview, which fits too', async ({ page }) => {
+    await signInAsOwner(page, server);
+    await hydrated(page);
+    await card(page, 'Agus').locator('input.merge-pick').check();
+    await card(page, 'Budi Santoso').locator('input.merge-pick').check();
+    await expect(card(page, 'Agus').locator('input.merge-pick')).toBeChecked();
+    await page.locator('table.leads tbody tr', { has: page.locator('input.merge-pick:checked') }).first().screenshot({
+      path: path.join(artifacts, 'phone-database-picked.png'),
+    });
+    await page.getByRole('button', { name: 'Merge selected' }).click();
+    await expect(page).toHaveURL(/\/leads\/merge\?/);
+    await expect(page.locator('.merge-preview')).toBeVisible();
+    await expectNoSidewaysScroll(page, '/leads/merge');
+    await page.screenshot({ path: path.join(artifacts, 'phone-merge.png'), fullPage: true });
+  });
+
   test.describe('without JavaScript', () => {
     test.use({ javaScriptEnabled: false });
 
