@@ -12,7 +12,6 @@ const LONG_PHONE = '+628123456789012'; // 15 digits, the most E.164 allows
 
 let server: Server;
 let firstConversation = '';
-let longNameLeadId = '';
 
 test.beforeAll(async () => {
   server = await startServer({ withOwner: true });
@@ -188,8 +187,7 @@ test.describe('at 390×844', () => {
     await signInAsOwner(page, server);
     await hydrated(page);
     const href = await card(page, LONG_NAME).locator('a.phone').getAttribute('href');
-    longNameLeadId = href!.split('/').pop()!;
-    await page.goto(`${server.baseUrl}/leads/${longNameLeadId}`);
+    await page.goto(`${server.baseUrl}${href}`);
     await hydrated(page);
     await expect(page.locator('h1')).toHaveText(LONG_NAME);
     await expectNoSidewaysScroll(page, 'lead page');
@@ -301,5 +299,26 @@ test.describe('at 700×900', () => {
     const frame = page.locator('.table-wrap');
     const widths = await frame.evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
     expect(widths.scroll).toBeGreaterThan(widths.client);
+  });
+});
+
+test.describe('at 360×740 (small Android phones)', () => {
+  test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+
+  test('the Database, a thread and Settings still fit', async ({ page }) => {
+    await signInAsOwner(page, server);
+    await hydrated(page);
+    await expectNoSidewaysScroll(page, '/leads at 360 px');
+    const open = page.locator('table.leads tbody tr').first().getByRole('link', { name: 'Open in Inbox' });
+    await expect(open).toBeInViewport();
+    const lead = await card(page, LONG_NAME).locator('a.phone').getAttribute('href');
+    for (const where of [`/inbox/${firstConversation}`, '/settings', lead!]) {
+      await page.goto(`${server.baseUrl}${where}`);
+      await hydrated(page);
+      await expectNoSidewaysScroll(page, `${where} at 360 px`);
+    }
+    await page.goto(`${server.baseUrl}/leads`);
+    await hydrated(page);
+    await page.screenshot({ path: path.join(artifacts, 'phone-360-database.png'), fullPage: true });
   });
 });
