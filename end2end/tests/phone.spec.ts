@@ -225,6 +225,20 @@ test.describe('at 390×844', () => {
     await expectNoSidewaysScroll(page, '/import');
     expect(await smallTargets(page.locator('main'))).toEqual([]);
     await page.screenshot({ path: path.join(artifacts, 'phone-import.png'), fullPage: true });
+
+    // The mapping step: a preview table wider than the screen scrolls inside its frame.
+    const csv = [
+      'Nama Lengkap Pelanggan;Nomor WhatsApp Pelanggan;Status Prospek;Catatan Penjualan Terakhir;Kota',
+      'Dewi Lestari;0812 7777 1111;hot;Minta katalog kue ulang tahun dan harga grosir;Surabaya',
+      'Bambang;not a number;warm;—;Bandung',
+    ].join('\n');
+    await page.locator('#import-file').setInputFiles({ name: 'pelanggan-toko-kue-november.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await expect(page.getByTestId('mapping')).toBeVisible();
+    await page.getByRole('button', { name: 'Check the file' }).click();
+    await expect(page.getByTestId('dry-run')).toBeVisible();
+    await expectNoSidewaysScroll(page, 'import mapping and dry run');
+    await page.screenshot({ path: path.join(artifacts, 'phone-import-check.png'), fullPage: true });
   });
 
   test('picking two cards opens the merge preview, which fits too', async ({ page }) => {
