@@ -79,7 +79,7 @@ pub fn ImportUploadPage() -> impl IntoView {
                 "name and status columns are optional. Nothing is imported until you confirm."
             </p>
         </section>
-        <p><a href="/leads">"← Back to the Database"</a></p>
+        <p class="page-back"><a href="/leads">"← Back to the Database"</a></p>
     }
 }
 

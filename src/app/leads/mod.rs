@@ -451,7 +451,8 @@ fn LeadRowView(
             </td>
             <td class="col-status"><StatusCell id=id.clone() data error/></td>
             <td class="col-source">{move || source_label(data.read().source)}</td>
-            <td class="col-activity">
+            // Phones show the label before the time (style/main.css).
+            <td class="col-activity" data-label=t().col_last_activity>
                 {move || {
                     let row = data.read();
                     match (row.last_activity_ms, row.last_activity_local.clone(), row.last_activity_iso.clone()) {
