@@ -336,15 +336,20 @@ async fn workspace_command(db: &Db, command: WorkspaceCommand) -> Result<(), App
         WorkspaceCommand::SetKapsoKey { reference, waba_id, clear } => {
             let found = only_or_named(db, reference).await?;
             let key = if clear {
-                None
+                String::new()
             } else {
                 let mut key = String::new();
                 std::io::stdin()
                     .read_line(&mut key)
                     .map_err(|e| AppError::BadRequest(format!("cannot read the key from standard input: {e}")))?;
-                Some(key.trim().to_string())
+                if key.trim().is_empty() {
+                    return Err(AppError::BadRequest(
+                        "pipe the key on standard input (or pass --clear to remove it)".into(),
+                    ));
+                }
+                key.trim().to_string()
             };
-            let saved = crate::server::replies::web::save_kapso_settings(db, &found.id, key.as_deref(), waba_id.as_deref())
+            let saved = crate::server::replies::web::save_kapso_settings(db, &found.id, Some(&key), waba_id.as_deref())
                 .await?;
             print_json(&json!({ "id": found.id.to_string(), "kapso_api_key": saved.key_masked, "kapso_waba_id": saved.waba_id }));
         }

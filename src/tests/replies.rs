@@ -501,3 +501,33 @@ async fn a_crash_never_loses_a_reply_nor_sends_one_twice() {
     let texts: Vec<_> = fake.requests().iter().map(|r| r.body["text"]["body"].clone()).collect();
     assert_eq!(texts, vec![json!("sebelum crash"), json!("saat crash")]);
 }
+
+/// The key goes in on standard input and comes back only masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_the_key_without_echoing_it() {
+    use std::io::Write;
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let run = |args: &[&str], input: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
+            .args(args)
+            .env("DATABASE_URL", &app.database.url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let set = run(&["workspace", "set-kapso-key", PHONE_NUMBER_ID, "--waba-id", "1029384756"], "kp_live_secret_abcd\n");
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let printed = String::from_utf8_lossy(&set.stdout).to_string();
+    assert!(printed.contains("••••abcd") && printed.contains("1029384756"), "{printed}");
+    assert!(!printed.contains("kp_live_secret"), "the key is never printed");
+    let empty = run(&["workspace", "set-kapso-key"], "\n");
+    assert!(!empty.status.success());
+    let cleared = run(&["workspace", "set-kapso-key", "--clear"], "");
+    assert!(cleared.status.success());
+    let (key,): (Option<String>,) = sqlx::query_as("SELECT kapso_api_key FROM workspaces").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(key, None);
+}
