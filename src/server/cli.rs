@@ -349,9 +349,11 @@ async fn workspace_command(db: &Db, command: WorkspaceCommand) -> Result<(), App
                 }
                 key.trim().to_string()
             };
-            let saved = crate::server::replies::web::save_kapso_settings(db, &found.id, Some(&key), waba_id.as_deref())
-                .await?;
-            print_json(&json!({ "id": found.id.to_string(), "kapso_api_key": saved.key_masked, "kapso_waba_id": saved.waba_id }));
+            let saved =
+                crate::server::replies::web::save_kapso_settings(db, &found.id, Some(&key), waba_id.as_deref()).await?;
+            print_json(
+                &json!({ "id": found.id.to_string(), "kapso_api_key": saved.key_masked, "kapso_waba_id": saved.waba_id }),
+            );
         }
         WorkspaceCommand::RotateSecret { reference, workspace, webhook_secret, verify_token, api_token, all } => {
             let found = only_or_named(db, reference.or(workspace)).await?;

@@ -500,7 +500,12 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
             id: m.id.clone(),
             inbound: m.direction == "inbound",
             kind: m.message_type.clone(),
-            label: media_label(&m.message_type, false).map(str::to_string),
+            // Our own templates read as what the customer got, marked as a template.
+            label: if m.message_type == "template" && m.direction == "outbound" {
+                Some("[Template]".to_string())
+            } else {
+                media_label(&m.message_type, false).map(str::to_string)
+            },
             text: m.content.clone(),
             // Only web links: a `javascript:` URL in a delivery must not become a link.
             media_url: m.media_url.clone().filter(|url| url.starts_with("https://") || url.starts_with("http://")),

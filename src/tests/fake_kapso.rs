@@ -101,12 +101,7 @@ impl FakeKapso {
     }
 }
 
-async fn send(
-    State(fake): State<Arc<Fake>>,
-    Path(number): Path<String>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
+async fn send(State(fake): State<Arc<Fake>>, Path(number): Path<String>, headers: HeaderMap, body: String) -> Response {
     let n = {
         let mut requests = fake.requests.lock().unwrap();
         requests.push(Recorded {
@@ -143,10 +138,6 @@ async fn send(
 }
 
 async fn templates(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Response {
-    fake.requests.lock().unwrap().push(Recorded {
-        path: "message_templates".into(),
-        headers,
-        body: Value::Null,
-    });
+    fake.requests.lock().unwrap().push(Recorded { path: "message_templates".into(), headers, body: Value::Null });
     Json(fake.templates.lock().unwrap().clone()).into_response()
 }

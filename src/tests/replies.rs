@@ -208,7 +208,10 @@ async fn a_refused_key_is_not_retried_and_shows_in_settings(engine: Engine) {
     let refused = agent.call("settings/kapso-save", &[("api_key", "stolen"), ("waba_id", "")]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     // A new key clears the problem.
-    owner.call("settings/kapso-save", &[("api_key", "kapso_new_key_9999"), ("waba_id", "")]).await.expect(StatusCode::OK);
+    owner
+        .call("settings/kapso-save", &[("api_key", "kapso_new_key_9999"), ("waba_id", "")])
+        .await
+        .expect(StatusCode::OK);
     let settings = owner.call("settings/kapso", &[]).await;
     assert_eq!(settings.body["key_problem"], Value::Null);
     assert_eq!(settings.body["key_masked"], "••••9999");
@@ -250,7 +253,8 @@ async fn the_window_closes_after_24_hours_and_templates_still_go(engine: Engine)
     let listed = sari.call("inbox/templates", &[]).await;
     let names: Vec<_> = listed.expect(StatusCode::OK).as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
     assert_eq!(names, vec![json!("follow_up")]);
-    let missing = reply(&app, &lead, json!({"template": {"name": "follow_up", "language": "id", "params": ["Ani"]}})).await;
+    let missing =
+        reply(&app, &lead, json!({"template": {"name": "follow_up", "language": "id", "params": ["Ani"]}})).await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
     let form = [
         ("lead_id", lead.as_str()),
@@ -342,7 +346,12 @@ async fn needs_reply_lists_the_longest_waiting_first(engine: Engine) {
     app.deliver(&inbound("wamid.w.3", first, "c0000000-0000-4000-8000-000000000001", Duration::from_secs(60)), None)
         .await;
     let waiting = |reply: crate::support::Reply| -> Vec<String> {
-        reply.expect(StatusCode::OK)["leads"].as_array().unwrap().iter().map(|l| l["phone"].as_str().unwrap().to_string()).collect()
+        reply.expect(StatusCode::OK)["leads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["phone"].as_str().unwrap().to_string())
+            .collect()
     };
     let listed = waiting(app.api(Method::GET, "/api/v1/leads?needs_reply=1", None).await);
     let (first_shown, second_shown) = ("+62 812-3456-7811".to_string(), "+62 812-3456-7812".to_string());
@@ -362,8 +371,7 @@ async fn needs_reply_lists_the_longest_waiting_first(engine: Engine) {
     assert_eq!(sari.call("me", &[]).await.body["needs_reply"], 0);
     // WhatsApp's timestamps are whole seconds: the customer writes again a moment later.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.deliver(&inbound("wamid.w.4", second, "c0000000-0000-4000-8000-000000000002", Duration::ZERO), None)
-        .await;
+    app.deliver(&inbound("wamid.w.4", second, "c0000000-0000-4000-8000-000000000002", Duration::ZERO), None).await;
     assert_eq!(sari.call("me", &[]).await.body["needs_reply"], 1);
 }
 
@@ -528,6 +536,7 @@ async fn the_cli_sets_the_key_without_echoing_it() {
     assert!(!empty.status.success());
     let cleared = run(&["workspace", "set-kapso-key", "--clear"], "");
     assert!(cleared.status.success());
-    let (key,): (Option<String>,) = sqlx::query_as("SELECT kapso_api_key FROM workspaces").fetch_one(&app.db.pool).await.unwrap();
+    let (key,): (Option<String>,) =
+        sqlx::query_as("SELECT kapso_api_key FROM workspaces").fetch_one(&app.db.pool).await.unwrap();
     assert_eq!(key, None);
 }

@@ -135,7 +135,16 @@ async fn list_leads(
     let page = list(
         &state.db,
         &workspace,
-        &LeadQuery { search: params.q, status, needs_reply, sort, descending, cursor: params.cursor, limit, only: None },
+        &LeadQuery {
+            search: params.q,
+            status,
+            needs_reply,
+            sort,
+            descending,
+            cursor: params.cursor,
+            limit,
+            only: None,
+        },
     )
     .await?;
     Ok(Json(ListResponse {

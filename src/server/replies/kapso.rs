@@ -75,7 +75,9 @@ impl KapsoClient {
             Err(err) if err.is_connect() => {
                 return SendOutcome::Transient { reason: "could not connect to Kapso".into(), retry_after: None }
             }
-            Err(_) => return SendOutcome::Transient { reason: "the request to Kapso failed".into(), retry_after: None },
+            Err(_) => {
+                return SendOutcome::Transient { reason: "the request to Kapso failed".into(), retry_after: None }
+            }
         };
         let status = response.status();
         let retry_after = response
@@ -262,7 +264,10 @@ mod tests {
         assert_eq!(placeholder_count("Halo {{1}}, pesanan {{2}} siap."), Some(2));
         assert_eq!(placeholder_count("Terima kasih!"), Some(0));
         assert_eq!(placeholder_count("Halo {{name}}"), None);
-        assert_eq!(fill("Halo {{1}}, pesanan {{2}} siap.", &["Ani".into(), "#12".into()]), "Halo Ani, pesanan #12 siap.");
+        assert_eq!(
+            fill("Halo {{1}}, pesanan {{2}} siap.", &["Ani".into(), "#12".into()]),
+            "Halo Ani, pesanan #12 siap."
+        );
     }
 
     #[test]

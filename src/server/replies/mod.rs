@@ -81,16 +81,16 @@ impl ReplyConfig {
             config.api_base = base.trim_end_matches('/').to_string();
         }
         if let Some(rate) = var("KAPSO_SEND_RATE") {
-            config.rate_per_second = rate
-                .parse::<f64>()
-                .ok()
-                .filter(|r| *r > 0.0 && *r <= 1000.0)
-                .ok_or_else(|| format!("KAPSO_SEND_RATE must be a number of replies per second (0–1000): {rate}"))?;
+            config.rate_per_second =
+                rate.parse::<f64>().ok().filter(|r| *r > 0.0 && *r <= 1000.0).ok_or_else(|| {
+                    format!("KAPSO_SEND_RATE must be a number of replies per second (0–1000): {rate}")
+                })?;
         }
         if let Some(ms) = var("KAPSO_SEND_TIMEOUT_MS") {
-            let ms: u64 = ms.parse().ok().filter(|ms| (100..=120_000).contains(ms)).ok_or_else(|| {
-                format!("KAPSO_SEND_TIMEOUT_MS must be milliseconds between 100 and 120000: {ms}")
-            })?;
+            let ms: u64 =
+                ms.parse().ok().filter(|ms| (100..=120_000).contains(ms)).ok_or_else(|| {
+                    format!("KAPSO_SEND_TIMEOUT_MS must be milliseconds between 100 and 120000: {ms}")
+                })?;
             config.timeout = Duration::from_millis(ms);
         }
         if let Some(n) = var("KAPSO_SEND_ATTEMPTS") {

@@ -163,9 +163,7 @@ pub async fn reply_target<E: Exec>(
             }
             Some(row) => Recipient::UserId(row.text(1)?),
             None => {
-                return Err(AppError::Unprocessable(
-                    "this lead has no WhatsApp number or user id to send to".into(),
-                ))
+                return Err(AppError::Unprocessable("this lead has no WhatsApp number or user id to send to".into()))
             }
         };
         return Ok((id, window, recipient));
@@ -338,9 +336,8 @@ pub async fn claim(db: &Db, sender: &str, limit: i64) -> AppResult<Vec<Claimed>>
 
 /// When the next queued reply is due (to sleep until then).
 pub async fn next_due(db: &Db) -> AppResult<Option<i64>> {
-    let row: (Option<i64>,) = sqlx::query_as("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'")
-        .fetch_one(&db.pool)
-        .await?;
+    let row: (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetch_one(&db.pool).await?;
     Ok(row.0)
 }
 
@@ -422,8 +419,11 @@ async fn settle_in(conn: &mut PgExec, claimed: &Claimed, outcome: Settled<'_>) -
         }
         Settled::Failed { reason, key_refused } => {
             if key_refused {
-                conn.execute("UPDATE workspaces SET kapso_key_error = $2 WHERE id = $1", &[workspace.into(), reason.into()])
-                    .await?;
+                conn.execute(
+                    "UPDATE workspaces SET kapso_key_error = $2 WHERE id = $1",
+                    &[workspace.into(), reason.into()],
+                )
+                .await?;
             }
             finish(conn, id, "failed", 5, reason, now).await
         }

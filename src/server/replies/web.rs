@@ -56,7 +56,11 @@ fn problem_code(err: &AppError) -> &'static str {
 }
 
 fn publish(state: &AppState, workspace_id: &WorkspaceId, lead_id: &str) {
-    state.live.publish(LeadChanged { workspace_id: workspace_id.to_string(), lead_id: lead_id.to_string(), created: false });
+    state.live.publish(LeadChanged {
+        workspace_id: workspace_id.to_string(),
+        lead_id: lead_id.to_string(),
+        created: false,
+    });
 }
 
 /// 404 for a lead of another workspace (before anything else is said about this one).
@@ -240,7 +244,13 @@ pub async fn reply_templates() -> Result<Vec<TemplateView>, UiError> {
     let list = templates_of(&state, &member.workspace.id).await.map_err(refuse)?;
     Ok(list
         .into_iter()
-        .map(|t| TemplateView { name: t.name, language: t.language, category: t.category, body: t.body, params: t.params })
+        .map(|t| TemplateView {
+            name: t.name,
+            language: t.language,
+            category: t.category,
+            body: t.body,
+            params: t.params,
+        })
         .collect())
 }
 
@@ -308,19 +318,23 @@ pub async fn save_kapso_settings(
     let mut tx = db.pool.begin().await?;
     match key {
         Some("") => {
-            sqlx::query("UPDATE workspaces SET kapso_api_key = NULL, kapso_key_error = NULL, updated_at = $2 WHERE id = $1")
-                .bind(workspace_id.as_str())
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE workspaces SET kapso_api_key = NULL, kapso_key_error = NULL, updated_at = $2 WHERE id = $1",
+            )
+            .bind(workspace_id.as_str())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
         }
         Some(key) => {
-            sqlx::query("UPDATE workspaces SET kapso_api_key = $2, kapso_key_error = NULL, updated_at = $3 WHERE id = $1")
-                .bind(workspace_id.as_str())
-                .bind(key)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE workspaces SET kapso_api_key = $2, kapso_key_error = NULL, updated_at = $3 WHERE id = $1",
+            )
+            .bind(workspace_id.as_str())
+            .bind(key)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
         }
         None => {}
     }
@@ -411,14 +425,18 @@ async fn api_reply(
         (Some(text), None) => ReplyBody::Text(store::check_text(&text)?),
         (None, Some(t)) => {
             let templates = templates_of(&state, &workspace.id).await?;
-            let chosen = templates
-                .iter()
-                .find(|x| x.name == t.name && x.language == t.language)
-                .ok_or_else(|| AppError::Unprocessable(format!("no approved template `{}` in `{}`", t.name, t.language)))?;
+            let chosen = templates.iter().find(|x| x.name == t.name && x.language == t.language).ok_or_else(|| {
+                AppError::Unprocessable(format!("no approved template `{}` in `{}`", t.name, t.language))
+            })?;
             if t.params.len() != chosen.params {
                 return Err(AppError::Unprocessable(format!("the template takes {} params", chosen.params)));
             }
-            ReplyBody::Template { rendered: fill(&chosen.body, &t.params), name: t.name, language: t.language, params: t.params }
+            ReplyBody::Template {
+                rendered: fill(&chosen.body, &t.params),
+                name: t.name,
+                language: t.language,
+                params: t.params,
+            }
         }
         _ => return Err(AppError::BadRequest("send either `text` or `template`".into())),
     };
