@@ -148,8 +148,10 @@ fn TemplateForm(list: Vec<TemplateView>, reply: ReplyView, back: String, on_sent
             on_sent.run(());
         }
     });
-    // Without JavaScript the selection cannot change the form: offer as many boxes as the
-    // longest template needs; the server uses the first ones the chosen template takes.
+    // Without JavaScript the selection cannot change the form: every box the longest
+    // template needs is shown (none `required`: the server names a missing value); the
+    // server uses the first ones the chosen template takes. With JavaScript the boxes
+    // the chosen template does not take are hidden.
     let most = list.iter().map(|t| t.params).max().unwrap_or(0);
     let list = StoredValue::new(list);
     let needed = move || list.with_value(|l| l.get(chosen.get()).map_or(most, |t| t.params));
@@ -179,8 +181,7 @@ fn TemplateForm(list: Vec<TemplateView>, reply: ReplyView, back: String, on_sent
             {(0..most).map(|i| view! {
                 <div class=move || { if i >= needed() { "field hidden-field" } else { "field" } }>
                     <label for=format!("template-param-{i}")>{format!("{} {{{{{}}}}}", strings.template_value, i + 1)}</label>
-                    <input id=format!("template-param-{i}") name=format!("params[{i}]") maxlength="1024"
-                        required=move || i < needed()/>
+                    <input id=format!("template-param-{i}") name=format!("params[{i}]") maxlength="1024"/>
                 </div>
             }).collect_view()}
             <button type="submit" class="button primary" disabled=move || send.pending().get()>{strings.send_template}</button>

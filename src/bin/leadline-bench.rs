@@ -109,6 +109,7 @@ fn delivery_body(args: &Args) -> Option<Vec<u8>> {
         return None;
     }
     let first = NEXT_MESSAGE.fetch_add(args.batch as u64, Ordering::Relaxed);
+    let now_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let item = |n: u64| {
         let spread = if args.mixed_batches { n } else { first };
         let customer = args.customer_base
@@ -122,7 +123,9 @@ fn delivery_body(args: &Args) -> Option<Vec<u8>> {
         let mut item = json!({
             "message": {
                 "id": format!("wamid.{}.{n}", args.run),
-                "timestamp": "1767243600",
+                // Written now: the customers are within WhatsApp's 24-hour window, so the
+                // reply benchmark can answer them.
+                "timestamp": now_secs.to_string(),
                 "type": "text",
                 "text": { "body": "Halo kak, apakah produk ini masih tersedia? Saya mau pesan dua." },
                 "kapso": { "direction": "inbound", "status": "received", "has_media": false,
