@@ -1,6 +1,7 @@
 // Benchmark (not a test): from pressing Enter in the composer to the reply's bubble on
-// screen (committed as queued), measured inside the page; and to the ✓ once the fake
-// Kapso answered. Starts its own server (the binary in LEADLINE_BIN: scripts/bench-replies
+// screen (committed, then read back with the thread), measured inside the page; and to
+// the ✓ once the fake Kapso answered (a local fake answers at once, so the bubble often
+// arrives already ticked). Starts its own server (the binary in LEADLINE_BIN: scripts/bench-replies
 // passes the release build) and a fake Kapso.   BENCH_SAMPLES (default 40)
 import { expect, test } from '@playwright/test';
 import { cli, deliver, kapsoMessage, PHONE_NUMBER_ID, signInAsOwner, startServer } from '../tests/server';
@@ -59,6 +60,8 @@ test('Enter → queued on screen', async ({ page }) => {
     console.log(`reply_enter_to_sent_tick_ms p50=${percentile(sent, 0.5).toFixed(0)} p95=${percentile(sent, 0.95).toFixed(0)} (n=${samples})`);
     expect(kapso.sends.length).toBe(samples);
   } finally {
+    // The open page holds a live stream, which a graceful stop waits for.
+    await page.close();
     await server.stop();
     await kapso.stop();
   }

@@ -216,8 +216,17 @@ fn NeedsReplyBadge(first: i64) -> impl IntoView {
     }
     view! {
         {move || (count.get() > 0).then(|| view! {
-            " "<span class="badge" data-testid="needs-reply-count">{count.get()}</span>
+            " "<span class="badge" data-testid="needs-reply-count">{badge_count(count.get())}</span>
         })}
+    }
+}
+
+/// "7", "999+" (the server counts up to 1,000).
+fn badge_count(n: i64) -> String {
+    if n > 999 {
+        "999+".to_string()
+    } else {
+        n.to_string()
     }
 }
 

@@ -27,17 +27,22 @@ pub async fn answered<E: Exec>(conn: &mut E, lead_id: &str, at: i64) -> Result<(
     Ok(())
 }
 
-/// How many leads of the workspace wait for an answer (the partial index
-/// `leads_needs_reply` holds exactly them).
+/// How many leads of the workspace wait for an answer, counted up to
+/// [`NEEDS_REPLY_COUNT_CAP`] (the navigation shows "999+" beyond): every page load asks,
+/// so the work is bounded however many wait. The partial index `leads_needs_reply`
+/// holds exactly them.
 pub async fn needs_reply_count(db: &Db, workspace_id: &crate::server::ids::WorkspaceId) -> AppResult<i64> {
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM leads WHERE workspace_id = $1 AND awaiting_reply_since IS NOT NULL AND merged_into IS NULL",
-    )
+    let (count,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE workspace_id = $1 AND awaiting_reply_since IS NOT NULL \
+         AND merged_into IS NULL LIMIT {NEEDS_REPLY_COUNT_CAP}) AS waiting"
+    ))
     .bind(workspace_id.as_str())
     .fetch_one(&db.pool)
     .await?;
     Ok(count)
 }
+
+pub const NEEDS_REPLY_COUNT_CAP: i64 = 1000;
 
 /// What a person (or an integrator) asked to send.
 #[derive(Clone, Debug)]
