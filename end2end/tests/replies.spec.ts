@@ -104,6 +104,8 @@ test('needs reply lists the longest waiting first and drops an answered lead liv
   const order = await names.allInnerTexts();
   expect(order.findIndex((n) => n.includes('Citra'))).toBeLessThan(order.findIndex((n) => n.includes('Dewi')));
   await expect(page.getByTestId('needs-reply-nav')).toContainText(/\d/);
+  // The page's live stream is open before the answer arrives.
+  await expect(page.locator('.live-on')).toHaveCount(1);
 
   // Citra is answered from Kapso's own inbox: she leaves the list without a reload.
   await deliver(server, {
