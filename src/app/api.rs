@@ -384,6 +384,12 @@ pub struct ReplyView {
     pub templates_configured: bool,
     /// The viewer may set replies up (Settings → Kapso).
     pub is_owner: bool,
+    /// When the window is closed: the approved templates to offer (loaded with the
+    /// thread, so the composer needs no second request), or why they could not be listed.
+    #[serde(default)]
+    pub templates: Vec<TemplateView>,
+    #[serde(default)]
+    pub templates_error: Option<String>,
 }
 
 /// An approved template the composer offers when the window is closed.

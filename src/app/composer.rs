@@ -3,7 +3,7 @@
 //! and why nothing can be sent when replies are not set up. Plain forms: without
 //! JavaScript they post and land back on the thread (`?reply_error=…` when refused).
 
-use super::api::{reply_templates, ReplyView, RetryReply, SendReply, SendTemplate, TemplateView};
+use super::api::{ReplyView, RetryReply, SendReply, SendTemplate, TemplateView};
 use super::i18n::{tr, window_countdown};
 use super::live;
 use leptos::{html, prelude::*};
@@ -116,22 +116,17 @@ fn TextComposer(reply: ReplyView, back: String, on_sent: Callback<()>) -> impl I
     }
 }
 
+/// The templates came with the thread (no resource of its own: a suspense inside the
+/// thread's resolved content would lose its hydration markers).
 #[component]
 fn TemplateComposer(reply: ReplyView, back: String, on_sent: Callback<()>) -> impl IntoView {
-    let templates = Resource::new(|| (), |_| reply_templates());
-    view! {
-        <Transition fallback=|| view! { <p class="loading">{super::i18n::t().loading}</p> }>
-            {move || {
-                let (reply, back) = (reply.clone(), back.clone());
-                Suspend::new(async move {
-                    match templates.await {
-                        Ok(list) if list.is_empty() => view! { <p class="composer-note muted">{tr().no_templates}</p> }.into_any(),
-                        Ok(list) => view! { <TemplateForm list reply back on_sent/> }.into_any(),
-                        Err(error) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })
-            }}
-        </Transition>
+    match (reply.templates_error.clone(), reply.templates.is_empty()) {
+        (Some(error), _) => view! { <p class="alert" role="alert">{error}</p> }.into_any(),
+        (None, true) => view! { <p class="composer-note muted">{tr().no_templates}</p> }.into_any(),
+        (None, false) => {
+            let list = reply.templates.clone();
+            view! { <TemplateForm list reply back on_sent/> }.into_any()
+        }
     }
 }
 

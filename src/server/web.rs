@@ -535,7 +535,7 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
         })
         .collect();
     let mut reply = crate::server::replies::web::reply_view(
-        &state.db,
+        &state,
         &workspace.id,
         lead.id.as_str(),
         lead.last_inbound_at,

@@ -254,9 +254,10 @@ pub async fn reply_templates() -> Result<Vec<TemplateView>, UiError> {
         .collect())
 }
 
-/// The composer's state for one lead's thread.
+/// The composer's state for one lead's thread; with the window closed, the templates
+/// to offer instead (Kapso's list, cached a minute per workspace).
 pub async fn reply_view(
-    db: &Db,
+    state: &AppState,
     workspace_id: &WorkspaceId,
     lead_id: &str,
     last_inbound_at: Option<i64>,
@@ -265,9 +266,18 @@ pub async fn reply_view(
     let (key, waba, problem): (Option<String>, Option<String>, Option<String>) =
         sqlx::query_as("SELECT kapso_api_key, kapso_waba_id, kapso_key_error FROM workspaces WHERE id = $1")
             .bind(workspace_id.as_str())
-            .fetch_one(&db.pool)
+            .fetch_one(&state.db.pool)
             .await?;
     let window = super::Window::at(last_inbound_at, now_ms());
+    let templates_configured = key.is_some() && waba.is_some();
+    let (templates, templates_error) = if templates_configured && !window.is_open() {
+        match templates_of(state, workspace_id).await {
+            Ok(list) => (list.into_iter().map(template_view).collect(), None),
+            Err(err) => (Vec::new(), Some(err.to_string())),
+        }
+    } else {
+        (Vec::new(), None)
+    };
     Ok(ReplyView {
         lead_id: lead_id.to_string(),
         inbox_ref: inbox_ref.to_string(),
@@ -276,9 +286,15 @@ pub async fn reply_view(
         window_closes_ms: window.closes_at(),
         can_send: key.is_some(),
         key_problem: problem,
-        templates_configured: key.is_some() && waba.is_some(),
+        templates_configured,
         is_owner: false,
+        templates,
+        templates_error,
     })
+}
+
+fn template_view(t: Template) -> TemplateView {
+    TemplateView { name: t.name, language: t.language, category: t.category, body: t.body, params: t.params }
 }
 
 // ---- Settings → Kapso ----
