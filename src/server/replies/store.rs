@@ -129,6 +129,20 @@ fn preview(text: &str) -> String {
     }
 }
 
+/// Commits the transaction when `result` is a success, rolls it back otherwise.
+async fn close<T>(mut conn: PgExec, result: AppResult<T>) -> AppResult<T> {
+    match result {
+        Ok(value) => {
+            conn.end_scope(true).await?;
+            Ok(value)
+        }
+        Err(err) => {
+            let _ = conn.end_scope(false).await;
+            Err(err)
+        }
+    }
+}
+
 async fn begin(db: &Db) -> AppResult<PgExec> {
     let mut conn = PgExec::on(db.pool.acquire().await?, db.engine);
     conn.begin_scope().await?;
@@ -193,20 +207,13 @@ pub async fn enqueue(db: &Db, reply: NewReply<'_>) -> AppResult<Queued> {
     }
     let mut conn = begin(db).await?;
     let written = write_reply(&mut conn, &reply).await;
-    match written {
-        Ok(queued) => {
-            conn.end_scope(true).await?;
-            Ok(queued)
-        }
-        Err(err) => {
-            let _ = conn.end_scope(false).await;
-            drop(conn);
-            // The same form submitted twice at once: the other one won.
-            match by_client_key(db, reply.workspace_id, reply.client_key).await? {
-                Some(found) => Ok(found),
-                None => Err(err),
-            }
-        }
+    match close(conn, written).await {
+        Ok(queued) => Ok(queued),
+        // The same form submitted twice at once: the other one won.
+        Err(err) => match by_client_key(db, reply.workspace_id, reply.client_key).await? {
+            Some(found) => Ok(found),
+            None => Err(err),
+        },
     }
 }
 
@@ -368,16 +375,7 @@ pub enum Settled<'a> {
 pub async fn settle(db: &Db, claimed: &Claimed, outcome: Settled<'_>) -> AppResult<Option<String>> {
     let mut conn = begin(db).await?;
     let result = settle_in(&mut conn, claimed, outcome).await;
-    match result {
-        Ok(lead) => {
-            conn.end_scope(true).await?;
-            Ok(lead)
-        }
-        Err(err) => {
-            let _ = conn.end_scope(false).await;
-            Err(err)
-        }
-    }
+    close(conn, result).await
 }
 
 async fn settle_in(conn: &mut PgExec, claimed: &Claimed, outcome: Settled<'_>) -> AppResult<Option<String>> {
@@ -522,16 +520,7 @@ pub async fn recover_interrupted(db: &Db, sender: &str, cutoff: i64) -> AppResul
 pub async fn retry(db: &Db, workspace_id: &str, message_id: &str) -> AppResult<String> {
     let mut conn = begin(db).await?;
     let result = retry_in(&mut conn, workspace_id, message_id).await;
-    match result {
-        Ok(lead) => {
-            conn.end_scope(true).await?;
-            Ok(lead)
-        }
-        Err(err) => {
-            let _ = conn.end_scope(false).await;
-            Err(err)
-        }
-    }
+    close(conn, result).await
 }
 
 async fn retry_in(conn: &mut PgExec, workspace_id: &str, message_id: &str) -> AppResult<String> {

@@ -43,6 +43,20 @@ fn back_to(inbox_ref: &str, problem: Option<&str>) {
     leptos_axum::redirect(&path);
 }
 
+/// The composer's per-reply key, if it sent a usable one.
+fn client_key(raw: &str) -> Option<&str> {
+    let key = raw.trim();
+    (!key.is_empty() && key.len() <= 64).then_some(key)
+}
+
+/// The key, the WhatsApp Business Account id and Kapso's last refusal of the key.
+async fn kapso_row(db: &Db, workspace_id: &WorkspaceId) -> AppResult<(Option<String>, Option<String>, Option<String>)> {
+    Ok(sqlx::query_as("SELECT kapso_api_key, kapso_waba_id, kapso_key_error FROM workspaces WHERE id = $1")
+        .bind(workspace_id.as_str())
+        .fetch_one(&db.pool)
+        .await?)
+}
+
 /// A short code for the composer to explain a refusal after a plain form post.
 fn problem_code(err: &AppError) -> &'static str {
     match err {
@@ -91,14 +105,13 @@ pub async fn send_reply(lead_id: String, text: String, client_key: String, back:
         let lead = LeadId::parse(&lead_id).ok_or_else(|| AppError::NotFound("lead not found".into()))?;
         ensure_lead(&state.db, member.workspace.id.as_str(), &lead).await?;
         require_key(&state.db, member.workspace.id.as_str()).await?;
-        let key = client_key.trim();
         store::enqueue(
             &state.db,
             NewReply {
                 workspace_id: member.workspace.id.as_str(),
                 lead_id: lead.as_str(),
                 created_by: Some(member.user_id.as_str()),
-                client_key: (!key.is_empty() && key.len() <= 64).then_some(key),
+                client_key: self::client_key(&client_key),
                 body: ReplyBody::Text(text),
             },
         )
@@ -162,14 +175,13 @@ pub async fn send_template(
             return Err(AppError::Unprocessable("a template value holds at most 1024 characters".into()));
         }
         let params = params[..chosen.params].to_vec();
-        let key = client_key.trim();
         store::enqueue(
             &state.db,
             NewReply {
                 workspace_id: member.workspace.id.as_str(),
                 lead_id: lead.as_str(),
                 created_by: Some(member.user_id.as_str()),
-                client_key: (!key.is_empty() && key.len() <= 64).then_some(key),
+                client_key: self::client_key(&client_key),
                 body: ReplyBody::Template {
                     name: chosen.name.clone(),
                     language: chosen.language.clone(),
@@ -217,12 +229,7 @@ async fn templates_of(state: &AppState, workspace_id: &WorkspaceId) -> AppResult
             return Ok(list.clone());
         }
     }
-    let (key, waba): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT kapso_api_key, kapso_waba_id FROM workspaces WHERE id = $1")
-            .bind(workspace_id.as_str())
-            .fetch_one(&state.db.pool)
-            .await?;
-    let (Some(key), Some(waba)) = (key, waba) else {
+    let (Some(key), Some(waba), _) = kapso_row(&state.db, workspace_id).await? else {
         return Err(AppError::Conflict {
             message: "templates are not set up: an owner adds the Kapso API key and the WhatsApp Business \
                       Account id in Settings"
@@ -263,11 +270,7 @@ pub async fn reply_view(
     last_inbound_at: Option<i64>,
     inbox_ref: &str,
 ) -> AppResult<ReplyView> {
-    let (key, waba, problem): (Option<String>, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT kapso_api_key, kapso_waba_id, kapso_key_error FROM workspaces WHERE id = $1")
-            .bind(workspace_id.as_str())
-            .fetch_one(&state.db.pool)
-            .await?;
+    let (key, waba, problem) = kapso_row(&state.db, workspace_id).await?;
     let window = super::Window::at(last_inbound_at, now_ms());
     let templates_configured = key.is_some() && waba.is_some();
     let (templates, templates_error) = if templates_configured && !window.is_open() {
@@ -371,11 +374,7 @@ pub async fn save_kapso_settings(
 }
 
 pub async fn kapso_settings_view(db: &Db, workspace_id: &WorkspaceId) -> AppResult<KapsoSettingsView> {
-    let (key, waba, problem): (Option<String>, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT kapso_api_key, kapso_waba_id, kapso_key_error FROM workspaces WHERE id = $1")
-            .bind(workspace_id.as_str())
-            .fetch_one(&db.pool)
-            .await?;
+    let (key, waba, problem) = kapso_row(db, workspace_id).await?;
     Ok(KapsoSettingsView { key_masked: key.as_deref().map(mask), waba_id: waba, key_problem: problem })
 }
 
