@@ -81,6 +81,25 @@ async function customer(name: string, text = 'Halo kak') {
   return { phone, conversation };
 }
 
+test('a lead that arrives after the page was rendered but before its live stream opened still shows', async ({ page }) => {
+  await signIn(page);
+  await hydrated(page);
+  // Hold the next page's live stream until a delivery has landed in between.
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/api/live**', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.reload();
+  await hydrated(page);
+  await customer('Tertunda Sebentar');
+  release();
+  await expect(row(page, 'Tertunda Sebentar')).toHaveCount(1);
+  await expect(page.locator('table.leads tbody tr').first()).toContainText('Tertunda Sebentar');
+  await page.unroute('**/api/live**');
+});
+
 test('Escape cancels an edit and a name the server refuses is put back with a message', async ({ page }) => {
   await customer('Dewi Lestari');
   await signIn(page);

@@ -29,6 +29,12 @@ pub fn InboxPage() -> impl IntoView {
     );
     let open_lead = RwSignal::new(None::<String>);
     let _live = live::subscribe(
+        // The older of the two reads, once loaded (after hydration, both are).
+        move || {
+            let list_read_at = list.get_untracked().and_then(|page| page.ok()).map(|page| page.now_ms);
+            let thread_read_at = thread.get_untracked().and_then(|thread| thread.ok()).flatten().map(|t| t.now_ms);
+            list_read_at.into_iter().chain(thread_read_at).min()
+        },
         move |event| {
             list.refetch();
             if open_lead.get_untracked().as_deref() == Some(event.lead_id.as_str()) {

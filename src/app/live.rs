@@ -87,7 +87,14 @@ pub fn provide_workspace_changed() {
     provide_context(WorkspaceChanged(RwSignal::new(0)));
 }
 
-pub fn subscribe(on_event: impl Fn(LeadEvent) + 'static, on_resync: impl Fn() + 'static) -> ReadSignal<LiveState> {
+/// `data_read_at`: when the server read the data the page shows (its `now_ms`), if the
+/// page has it yet; the first stream then starts with a `resync` if anything changed
+/// since, so nothing between the page's render and its stream opening is missed.
+pub fn subscribe(
+    data_read_at: impl Fn() -> Option<i64> + 'static,
+    on_event: impl Fn(LeadEvent) + 'static,
+    on_resync: impl Fn() + 'static,
+) -> ReadSignal<LiveState> {
     let changed = use_context::<WorkspaceChanged>();
     let bump = move || {
         if let Some(WorkspaceChanged(signal)) = changed {
@@ -106,6 +113,7 @@ pub fn subscribe(on_event: impl Fn(LeadEvent) + 'static, on_resync: impl Fn() + 
     #[cfg(feature = "hydrate")]
     {
         let handlers = std::rc::Rc::new(browser::Handlers {
+            data_read_at: Box::new(data_read_at),
             on_event: Box::new(on_event),
             on_resync: Box::new(on_resync),
             state,
@@ -124,7 +132,7 @@ pub fn subscribe(on_event: impl Fn(LeadEvent) + 'static, on_resync: impl Fn() + 
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (on_event, on_resync, set_state);
+    let _ = (data_read_at, on_event, on_resync, set_state);
     state
 }
 
@@ -142,6 +150,7 @@ mod browser {
     };
 
     pub struct Handlers {
+        pub data_read_at: Box<dyn Fn() -> Option<i64>>,
         pub on_event: Box<dyn Fn(LeadEvent)>,
         pub on_resync: Box<dyn Fn()>,
         pub state: ReadSignal<LiveState>,
@@ -163,7 +172,12 @@ mod browser {
         if !handlers.alive.get() {
             return;
         }
-        let Ok(source) = EventSource::new("/api/live") else { return };
+        // The first stream says how old the page's data is; later ones resync on open anyway.
+        let url = match (handlers.state.get_untracked(), (handlers.data_read_at)()) {
+            (LiveState::Connecting, Some(read_at)) => format!("/api/live?since={read_at}"),
+            _ => "/api/live".to_string(),
+        };
+        let Ok(source) = EventSource::new(&url) else { return };
         let on_lead = Closure::<dyn FnMut(Event)>::new({
             let handlers = handlers.clone();
             move |event: Event| {

@@ -13,9 +13,13 @@ use reqwest::StatusCode;
 use std::time::Duration;
 
 async fn open_stream(browser: &Browser) -> reqwest::Response {
+    open_stream_at(browser, "/api/live").await
+}
+
+async fn open_stream_at(browser: &Browser, path: &str) -> reqwest::Response {
     browser
         .http
-        .get(format!("{}/api/live", browser.base_url))
+        .get(format!("{}{path}", browser.base_url))
         .header("cookie", browser.cookie.clone().unwrap())
         .send()
         .await
@@ -87,6 +91,48 @@ on_both_engines! {
         assert!(!heard.contains(&our_lead) && !heard.contains("our-marker"), "our events reached them: {heard}");
     }
 
+    async fn a_page_whose_data_is_older_than_a_change_starts_with_a_resync(app: TestApp) {
+        let ours = app.member("owner@toko.example", Role::Owner, None).await;
+        let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        // What happened before this process started is unknown: a page that old resyncs.
+        let mut ancient = open_stream_at(&ours, "/api/live?since=0").await;
+        let heard = read_stream_until(&mut ancient, "event:", Duration::from_secs(5)).await.expect("a first event");
+        assert!(heard.starts_with("retry: 2000\n\nevent: resync"), "{heard}");
+
+        // Past the start (and the margin for clocks): a page read now, with nothing changed since.
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let page_read_at = now_ms();
+        let mut quiet = open_stream_at(&ours, &format!("/api/live?since={page_read_at}")).await;
+        assert_eq!(quiet.status(), StatusCode::OK);
+        let mut watcher = open_stream(&ours).await;
+        app.deliver(&v2_text("wamid.SINCE1", "+6281234567891", CONVERSATION_ID, Some("Budi"), "halo"), None)
+            .await
+            .expect(StatusCode::OK);
+        let lead = app.lead_row("+6281234567891").await["id"].as_str().unwrap().to_string();
+        // Once the watcher hears it, this process knows the workspace changed.
+        read_stream_until(&mut watcher, &lead, Duration::from_secs(5)).await.expect("the change is announced");
+        let heard = read_stream_until(&mut quiet, &lead, Duration::from_secs(5)).await.expect("the quiet page hears it");
+        assert!(!heard.contains("resync"), "nothing was missed, nothing to reload: {heard}");
+
+        // A page showing data read before that change starts with a resync; one read after it does not.
+        let mut stale = open_stream_at(&ours, &format!("/api/live?since={page_read_at}")).await;
+        let heard = read_stream_until(&mut stale, "event:", Duration::from_secs(5)).await.expect("a first event");
+        assert!(heard.starts_with("retry: 2000\n\nevent: resync"), "{heard}");
+        // (A session may hold four streams: a colleague's page.)
+        let colleague = app.member("agent@toko.example", Role::Agent, None).await;
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let mut fresh = open_stream_at(&colleague, &format!("/api/live?since={}", now_ms())).await;
+        app.state.live.publish(changed(app.workspace.id.as_str(), "marker", false));
+        let heard = read_stream_until(&mut fresh, "marker", Duration::from_secs(5)).await.expect("the marker");
+        assert!(!heard.contains("resync"), "{heard}");
+
+        for bad in ["abc", "-5", "1e3"] {
+            let reply = Reply::from(open_stream_at(&ours, &format!("/api/live?since={bad}")).await).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {}", reply.body);
+            assert!(reply.body["message"].as_str().unwrap().contains("since"), "{}", reply.body);
+        }
+    }
+
     async fn streams_over_the_session_cap_answer_429_with_a_message(app: TestApp) {
         let agent = app.member("agent@toko.example", Role::Agent, None).await;
         let cap = app.state.live.config().streams_per_session;
@@ -128,21 +174,21 @@ on_both_engines! {
         let config = LiveConfig { streams_per_workspace: 2, ..LiveConfig::default() };
         let hub = hub(&app, config).await;
         let now = tokio::time::Instant::now();
-        let first = hub.open(viewer("w1", "s1"), now).unwrap();
-        let _second = hub.open(viewer("w1", "s2"), now).unwrap();
-        let refused = hub.open(viewer("w1", "s3"), now).err().expect("over the workspace cap");
+        let first = hub.open(viewer("w1", "s1"), now, None).unwrap();
+        let _second = hub.open(viewer("w1", "s2"), now, None).unwrap();
+        let refused = hub.open(viewer("w1", "s3"), now, None).err().expect("over the workspace cap");
         assert!(refused.to_string().contains("2 live pages"), "{refused}");
-        assert!(hub.open(viewer("w2", "s3"), now).is_ok(), "other workspaces are not affected");
+        assert!(hub.open(viewer("w2", "s3"), now, None).is_ok(), "other workspaces are not affected");
         drop(first);
-        assert!(hub.open(viewer("w1", "s3"), now).is_ok());
+        assert!(hub.open(viewer("w1", "s3"), now, None).is_ok());
     }
 
     async fn a_lagging_stream_gets_one_resync_instead_of_a_backlog(app: TestApp) {
         let config = LiveConfig { channel_capacity: 2, coalesce_window: Duration::from_millis(5), ..LiveConfig::default() };
         let hub = hub(&app, config).await;
         let now = tokio::time::Instant::now();
-        let mut slow = bytes_of(hub.open(viewer("w1", "slow"), now).unwrap());
-        let mut witness = bytes_of(hub.open(viewer("w1", "witness"), now).unwrap());
+        let mut slow = bytes_of(hub.open(viewer("w1", "slow"), now, None).unwrap());
+        let mut witness = bytes_of(hub.open(viewer("w1", "witness"), now, None).unwrap());
         assert!(next_text(&mut slow, Duration::from_secs(1)).await.unwrap().starts_with("retry:"));
         assert!(next_text(&mut witness, Duration::from_secs(1)).await.unwrap().starts_with("retry:"));
         // Six frames, each seen to be sent, while the slow page reads nothing.
@@ -160,7 +206,7 @@ on_both_engines! {
     async fn coalescing_keeps_one_event_per_lead_with_its_final_state(app: TestApp) {
         let config = LiveConfig { coalesce_window: Duration::from_millis(400), ..LiveConfig::default() };
         let hub = hub(&app, config).await;
-        let mut page = bytes_of(hub.open(viewer("w1", "s1"), tokio::time::Instant::now()).unwrap());
+        let mut page = bytes_of(hub.open(viewer("w1", "s1"), tokio::time::Instant::now(), None).unwrap());
         assert!(next_text(&mut page, Duration::from_secs(1)).await.unwrap().starts_with("retry:"));
         for (lead, created) in [("a", true), ("b", false), ("a", false), ("c", true), ("b", false), ("a", false)] {
             hub.publish(changed("w1", lead, created));
@@ -183,8 +229,8 @@ on_both_engines! {
         let hub = hub(&app, LiveConfig::default()).await;
         assert_eq!(hub.watched_workspaces(), 0);
         let now = tokio::time::Instant::now();
-        let a = hub.open(viewer("w1", "s1"), now).unwrap();
-        let b = hub.open(viewer("w1", "s2"), now).unwrap();
+        let a = hub.open(viewer("w1", "s1"), now, None).unwrap();
+        let b = hub.open(viewer("w1", "s2"), now, None).unwrap();
         assert_eq!((hub.watched_workspaces(), hub.open_streams()), (1, 2));
         drop(a);
         assert_eq!((hub.watched_workspaces(), hub.open_streams()), (1, 1));
@@ -230,9 +276,9 @@ async fn a_stream_admitted_after_its_session_ended_is_refused() {
     let hub = hub(&app, LiveConfig::default()).await;
     let checked_at = tokio::time::Instant::now();
     hub.end_streams_for_session("s1");
-    assert!(hub.open(viewer("w1", "s1"), checked_at).is_err(), "checked before the session ended");
-    assert!(hub.open(viewer("w1", "s2"), checked_at).is_ok(), "another session");
-    assert!(hub.open(viewer("w1", "s1"), tokio::time::Instant::now()).is_ok(), "checked after: a new session");
+    assert!(hub.open(viewer("w1", "s1"), checked_at, None).is_err(), "checked before the session ended");
+    assert!(hub.open(viewer("w1", "s2"), checked_at, None).is_ok(), "another session");
+    assert!(hub.open(viewer("w1", "s1"), tokio::time::Instant::now(), None).is_ok(), "checked after: a new session");
 }
 
 /// Two replicas sharing PostgreSQL: signing out on one ends the page's stream served by the other.

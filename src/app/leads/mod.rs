@@ -225,7 +225,7 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
             });
         }
     };
-    let live_state = live::subscribe(apply, resync);
+    let live_state = live::subscribe(move || Some(server_now), apply, resync);
 
     let finish_edit = move || {
         editing.set(None);

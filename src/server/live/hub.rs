@@ -16,10 +16,19 @@
 //! - **No per-stream timers.** One task flushes the outbox; one task ticks every 15 s
 //!   through every channel (keep-alive comment, and streams past their lifetime end so
 //!   the browser reconnects and its session is checked again).
+//! - **No gap at the start.** A page shows data read at some moment and opens its
+//!   stream a little later (after hydration). Changes in between would be missed, so
+//!   the page says when its data was read (`since`, ms) and the hub, which remembers
+//!   when each workspace last changed (`Recent`), starts the stream with a `resync` if
+//!   it changed since then (or if it cannot tell: the hub is younger than the page, or
+//!   the relay lost announcements). Clocks of replicas differ a little, so "since" is
+//!   widened by `SINCE_MARGIN_MS`; a needless resync costs one reload, a missed one a
+//!   stale page.
 //! - **Ended on purpose.** Signing out or losing a membership sends an `End` through the
 //!   same channels (and, on PostgreSQL, through the relay to every replica), so matching
 //!   streams end at once.
 
+use super::recent::{now_ms, Recent};
 use super::relay::Relay;
 use crate::model::LeadEvent;
 use crate::server::ids::{UserId, WorkspaceId};
@@ -179,6 +188,7 @@ const KEEP_ALIVE: &[u8] = b":\n\n";
 const END: &[u8] = b"event: end\ndata: {}\n\n";
 /// Sent first: how long the browser waits before reconnecting after a stream ends.
 const PREAMBLE: &[u8] = b"retry: 2000\n\n";
+const PREAMBLE_AND_RESYNC: &[u8] = b"retry: 2000\n\nevent: resync\ndata: {}\n\n";
 /// How long an ended session or membership keeps streams that were being admitted from opening.
 const REMEMBER_REVOCATIONS: Duration = Duration::from_secs(60);
 
@@ -191,6 +201,7 @@ pub(super) struct Inner {
     config: LiveConfig,
     registry: Mutex<Registry>,
     outbox: Mutex<HashMap<String, Vec<(String, bool)>>>,
+    recent: Mutex<Recent>,
     wake: Arc<Notify>,
     /// PostgreSQL: changes and revocations go through NOTIFY (and come back through the relay).
     relay: Option<Relay>,
@@ -231,6 +242,7 @@ impl LiveHub {
             config,
             registry: Mutex::default(),
             outbox: Mutex::default(),
+            recent: Mutex::new(Recent::starting_now()),
             wake: Arc::new(Notify::new()),
             relay,
         });
@@ -273,13 +285,22 @@ impl LiveHub {
         if changes.peek().is_none() {
             return;
         }
+        let changes: Vec<_> = changes.collect();
+        if inner.relay.is_none() {
+            // On PostgreSQL every replica (this one too) hears it through the relay.
+            let at = now_ms();
+            let mut recent = lock(&inner.recent);
+            for (workspace_id, _, _) in &changes {
+                recent.heard(workspace_id, at);
+            }
+        }
         // In one process, a workspace without an open stream costs nothing more. With
         // PostgreSQL other replicas may have viewers, so every change goes out.
         let changes: Vec<_> = if inner.relay.is_some() {
-            changes.collect()
+            changes
         } else {
             let registry = lock(&inner.registry);
-            changes.filter(|(workspace_id, _, _)| registry.workspaces.contains_key(workspace_id)).collect()
+            changes.into_iter().filter(|(workspace_id, _, _)| registry.workspaces.contains_key(workspace_id)).collect()
         };
         if changes.is_empty() {
             return;
@@ -295,8 +316,10 @@ impl LiveHub {
         }
     }
 
-    /// Opens a stream for `viewer`, whose session was checked starting at `checked_at`.
-    pub fn open(&self, viewer: Viewer, checked_at: Instant) -> Result<LiveStream, Refusal> {
+    /// Opens a stream for `viewer`, whose session was checked starting at `checked_at`,
+    /// for a page whose data was read at `since` (ms since the epoch, by a server's
+    /// clock): the stream starts with a `resync` if the workspace may have changed since.
+    pub fn open(&self, viewer: Viewer, checked_at: Instant, since: Option<i64>) -> Result<LiveStream, Refusal> {
         let inner = &self.inner;
         let config = &inner.config;
         let mut registry = lock(&inner.registry);
@@ -318,8 +341,12 @@ impl LiveHub {
             .or_insert_with(|| Channel { sender: broadcast::channel(config.channel_capacity.max(1)).0, streams: 0 });
         channel.streams += 1;
         let receiver = channel.sender.subscribe();
+        drop(registry);
+        // After subscribing: a change announced from now on reaches the stream anyway.
+        let missed = since.is_some_and(|since| lock(&inner.recent).changed_since(&viewer.workspace_id, since));
         Ok(LiveStream {
             receiver,
+            missed,
             ends_at: now + config.stream_lifetime,
             registration: Registration { hub: self.inner.clone(), viewer },
         })
@@ -399,6 +426,9 @@ impl Inner {
     /// Hands one workspace's changes (in the order they happened) to its streams here,
     /// if it has any: one frame, serialized once.
     pub(super) fn deliver_local(&self, workspace_id: &str, changes: Vec<(String, bool)>) {
+        if self.relay.is_some() {
+            lock(&self.recent).heard(workspace_id, now_ms());
+        }
         let Some(sender) = lock(&self.registry).workspaces.get(workspace_id).map(|c| c.sender.clone()) else {
             return;
         };
@@ -410,6 +440,9 @@ impl Inner {
 
     /// Tells every stream here to resynchronise (announcements may have been missed).
     pub(super) fn resync_all(&self) {
+        let mut recent = lock(&self.recent);
+        recent.unknown_before = recent.unknown_before.max(now_ms());
+        drop(recent);
         for channel in lock(&self.registry).workspaces.values() {
             let _ = channel.sender.send(Frame::Events(Bytes::from_static(RESYNC)));
         }
@@ -490,6 +523,7 @@ fn spawn_ticker(hub: Weak<Inner>, period: Duration) {
             for channel in lock(&inner.registry).workspaces.values() {
                 let _ = channel.sender.send(Frame::Tick(now));
             }
+            lock(&inner.recent).forget_old(now_ms());
         }
     });
 }
@@ -521,6 +555,8 @@ impl Drop for Registration {
 /// One open stream: its place in its workspace's channel and the counts it holds.
 pub struct LiveStream {
     receiver: broadcast::Receiver<Frame>,
+    /// The page's data may be older than a change: start with a `resync`.
+    missed: bool,
     ends_at: Instant,
     registration: Registration,
 }
@@ -530,7 +566,12 @@ impl LiveStream {
     /// viewer's session or membership ends (after an `end` event), when the stream's
     /// lifetime passes (the browser reconnects), or when the hub goes.
     pub fn into_bytes(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
-        let preamble = futures::stream::once(async { Bytes::from_static(PREAMBLE) });
+        let preamble = if self.missed {
+            Bytes::from_static(PREAMBLE_AND_RESYNC)
+        } else {
+            Bytes::from_static(PREAMBLE)
+        };
+        let preamble = futures::stream::once(async move { preamble });
         let frames = futures::stream::unfold(Some(self), |state| async move {
             let mut stream = state?;
             loop {

@@ -1,6 +1,7 @@
 //! `GET /api/live`: the signed-in member's workspace's changes as Server-Sent Events:
 //! `lead` (`model::LeadEvent`), `resync` (this page fell behind or missed announcements:
-//! reload what it shows) and `end` (the session or membership ended). Over a cap the
+//! reload what it shows; also the first event when `?since=<ms>`, the time the page's
+//! data was read, is older than the workspace's last change) and `end` (the session or membership ended). Over a cap the
 //! answer is 429 with a message; the page asks `admission` why its stream closed and
 //! shows it instead of reconnecting in a loop.
 
@@ -13,7 +14,7 @@ use crate::server::{
 };
 use axum::{
     body::Body,
-    extract::State,
+    extract::{RawQuery, State},
     http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
     routing::get,
@@ -61,10 +62,26 @@ fn refused(refusal: Refusal) -> Response {
     }
 }
 
-async fn stream(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+/// `?since=<ms>`: when the page's data was read (the `now_ms` it was rendered with).
+fn since(query: Option<&str>) -> AppResult<Option<i64>> {
+    let Some(query) = query else { return Ok(None) };
+    let mut since = None;
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name == "since" {
+            let ms = value.trim().parse::<i64>().ok().filter(|ms| *ms >= 0).ok_or_else(|| {
+                AppError::BadRequest(format!("since must be milliseconds since 1970 (a whole number), not `{value}`"))
+            })?;
+            since = Some(ms);
+        }
+    }
+    Ok(since)
+}
+
+async fn stream(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> AppResult<Response> {
     let checked_at = tokio::time::Instant::now();
+    let since = since(query.as_deref())?;
     let viewer = viewer(&state, &headers).await?;
-    let live = match state.live.open(viewer, checked_at) {
+    let live = match state.live.open(viewer, checked_at, since) {
         Ok(live) => live,
         Err(refusal) => return Ok(refused(refusal)),
     };
