@@ -172,6 +172,8 @@ fn is_parent_id(id: &str) -> bool {
 pub struct Resolved {
     pub lead_id: String,
     pub created: bool,
+    /// Leads this delivery showed to be the same person, merged into `lead_id`.
+    pub absorbed: Vec<String>,
 }
 
 /// The advisory-lock key of one identity (PostgreSQL): 64 bits of SHA-256 over the
@@ -318,6 +320,7 @@ pub async fn resolve<E: Exec>(
             }
         }
     }
+    let mut absorbed = Vec::new();
     let (lead_id, created) = match leads.len() {
         0 => {
             let Some(key) = ids.lead_key() else { return Ok(None) };
@@ -346,15 +349,16 @@ pub async fn resolve<E: Exec>(
         }
         1 => (leads.remove(0), false),
         _ => {
-            let survivor = merge::merge_all(conn, workspace_id, &leads, &MergeBy::automatic(), now).await?;
-            (survivor, false)
+            let merged = merge::merge_all(conn, workspace_id, &leads, &MergeBy::automatic(), now).await?;
+            absorbed = merged.absorbed;
+            (merged.survivor, false)
         }
     };
     let missing: Vec<Kind> = if created { keys.iter().map(|(kind, _)| *kind).collect() } else { missing };
     if !missing.is_empty() {
         add_identities(conn, workspace_id, &lead_id, ids, &missing, raw_phone, false, now).await?;
     }
-    Ok(Some(Resolved { lead_id, created }))
+    Ok(Some(Resolved { lead_id, created, absorbed }))
 }
 
 /// Adds identities to a lead. A phone becomes primary when the lead has none, or when
@@ -451,25 +455,26 @@ pub async fn apply_change<E: Exec>(
     new: &Identifiers,
     new_number_is_primary: bool,
     now: i64,
-) -> Result<String, StoreError> {
+) -> Result<merge::Merged, StoreError> {
     let keys = new.keys();
     if keys.is_empty() {
-        return Ok(lead_id.to_string());
+        return Ok(merge::Merged::alone(lead_id));
     }
     lock_identities(conn, workspace_id, &keys).await?;
     let (others, missing) = find_leads(conn, workspace_id, new).await?;
     let mut leads = vec![lead_id.to_string()];
     leads.extend(others.into_iter().filter(|other| other != lead_id));
-    let survivor = if leads.len() > 1 {
+    let merged = if leads.len() > 1 {
         merge::merge_all(conn, workspace_id, &leads, &MergeBy::automatic(), now).await?
     } else {
-        lead_id.to_string()
+        merge::Merged::alone(lead_id)
     };
-    add_identities(conn, workspace_id, &survivor, new, &missing, None, false, now).await?;
+    let survivor = merged.survivor.as_str();
+    add_identities(conn, workspace_id, survivor, new, &missing, None, false, now).await?;
     if let (Some(phone), true) = (&new.phone, new_number_is_primary) {
-        set_primary_phone(conn, &survivor, phone, None, true, now).await?;
+        set_primary_phone(conn, survivor, phone, None, true, now).await?;
     }
-    Ok(survivor)
+    Ok(merged)
 }
 
 /// One identity of a lead, as the lead page and the API show it.

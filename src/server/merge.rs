@@ -98,15 +98,30 @@ pub async fn lock_lead<E: Exec>(conn: &mut E, workspace_id: &str, id: &str) -> R
     conn.query_one(LOCK_LEAD, &[workspace_id.into(), id.into()]).await?.map(|row| LeadFacts::from_row(&row)).transpose()
 }
 
-/// Merges every lead of `leads` into the one created first and returns its id. A lead
-/// found merged meanwhile means another transaction got there first: the caller retries.
+/// What an automatic merge left: the lead that goes on, and the leads merged into it
+/// (open pages drop their rows).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    pub survivor: String,
+    pub absorbed: Vec<String>,
+}
+
+impl Merged {
+    /// Nothing merged: `lead_id` goes on alone.
+    pub fn alone(lead_id: &str) -> Merged {
+        Merged { survivor: lead_id.to_string(), absorbed: Vec::new() }
+    }
+}
+
+/// Merges every lead of `leads` into the one created first. A lead found merged
+/// meanwhile means another transaction got there first: the caller retries.
 pub async fn merge_all<E: Exec>(
     conn: &mut E,
     workspace_id: &str,
     leads: &[String],
     by: &MergeBy,
     now: i64,
-) -> Result<String, StoreError> {
+) -> Result<Merged, StoreError> {
     let mut ids: Vec<&String> = leads.iter().collect();
     ids.sort();
     ids.dedup();
@@ -120,10 +135,12 @@ pub async fn merge_all<E: Exec>(
     }
     facts.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let mut survivor = facts.remove(0);
+    let mut absorbed = Vec::with_capacity(facts.len());
     for merged in facts {
         survivor = merge_locked(conn, workspace_id, survivor, &merged, by, now).await?;
+        absorbed.push(merged.id);
     }
-    Ok(survivor.id)
+    Ok(Merged { survivor: survivor.id, absorbed })
 }
 
 /// Merges `merged` into `survivor`, both already locked; returns the survivor as it now is.

@@ -134,6 +134,16 @@ on_both_engines! {
         assert_eq!(app.lead_row("+6285712345678").await, before);
         assert_eq!(only_lead(&app).await["phones"], lead["phones"]);
         assert_eq!(app.count("messages").await, 3);
+        // The old number, now the lead's second one, still finds it: its beginning, the
+        // way it is typed locally, or digits from its middle.
+        for search in ["%2B6281234", "0812-3456-7890", "34567890"] {
+            let found = app.get(&format!("/api/v1/leads?q={search}")).await;
+            let found = found.expect(StatusCode::OK)["leads"].as_array().unwrap().clone();
+            assert_eq!(found.len(), 1, "{search}: {found:#?}");
+            assert_eq!(found[0]["id"], lead["id"]);
+        }
+        let found = app.get("/api/v1/leads?q=0813").await;
+        assert!(found.expect(StatusCode::OK)["leads"].as_array().unwrap().is_empty(), "no number begins so");
     }
 
     async fn a_message_from_the_new_number_before_the_change_event_ends_on_one_lead(app: TestApp) {

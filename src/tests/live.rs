@@ -133,6 +133,43 @@ on_both_engines! {
         }
     }
 
+    async fn an_automatic_merge_announces_the_merged_lead_so_pages_drop_its_row(app: TestApp) {
+        let ours = app.member("owner@toko.example", Role::Owner, None).await;
+        let mut page = open_stream(&ours).await;
+        let received = Some("whatsapp.message.received");
+        // Two leads of one person: a phone lead, and a BSUID-only one.
+        app.deliver(&v2_text("wamid.AM1", "+6281200000009", "conv-am1", Some("Joko"), "halo"), received)
+            .await
+            .expect(StatusCode::OK);
+        app.deliver(&v2_person("wamid.AM2", None, Some("ID.AM"), "conv-am2", Some("@joko"), "hai"), received)
+            .await
+            .expect(StatusCode::OK);
+        let leads = app.all_leads().await;
+        let bsuid_lead = leads.iter().find(|l| l["phone_normalized"].is_null()).unwrap()["id"].as_str().unwrap().to_string();
+        read_stream_until(&mut page, &bsuid_lead, Duration::from_secs(5)).await.expect("the BSUID lead is announced");
+        // One message naming both: merged, and the merged lead is announced too.
+        app.deliver(&v2_person("wamid.AM3", Some("+6281200000009"), Some("ID.AM"), "conv-am1", None, "dua"), received)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(app.all_leads().await.len(), 1);
+        let heard = read_stream_until(&mut page, &bsuid_lead, Duration::from_secs(5)).await;
+        assert!(heard.is_some(), "the merged lead's row must be told to go");
+
+        // The same through a number change that arrives after the new number wrote.
+        app.deliver_meta(&meta_text("wamid.AM4", "6281234567890", "Budi", "lama")).await.expect(StatusCode::OK);
+        app.deliver(&v2_text("wamid.AM5", "+6285712345678", "conv-am5", Some("Budi"), "baru"), received)
+            .await
+            .expect(StatusCode::OK);
+        let newer = app.lead_row("+6285712345678").await["id"].as_str().unwrap().to_string();
+        read_stream_until(&mut page, &newer, Duration::from_secs(5)).await.expect("the new number's lead is announced");
+        app.deliver_meta(&meta_changed_number("wamid.AM6", "6281234567890", "6285712345678")).await.expect(StatusCode::OK);
+        assert_eq!(app.all_leads().await.len(), 2);
+        let heard = read_stream_until(&mut page, &newer, Duration::from_secs(5)).await;
+        assert!(heard.is_some(), "the lead merged by the number change must be told to go");
+        let gone = app.get(&format!("/api/v1/leads/{newer}")).await;
+        assert_eq!(gone.expect(StatusCode::GONE)["error"], "merged");
+    }
+
     async fn streams_over_the_session_cap_answer_429_with_a_message(app: TestApp) {
         let agent = app.member("agent@toko.example", Role::Agent, None).await;
         let cap = app.state.live.config().streams_per_session;

@@ -153,6 +153,9 @@ pub struct Filters {
     pub searching: bool,
 }
 
+/// A lead's numbers other than its primary one (which `leads.phone_digits` holds).
+const OTHER_NUMBERS: &str = "workspace_id = $1 AND kind = 'phone' AND is_primary = 0";
+
 /// How a phone search matches stored numbers.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PhoneMatch {
@@ -207,6 +210,9 @@ fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: Phone
             let mut ranges = Vec::new();
             for prefix in prefixes {
                 let upper = after_prefix(&prefix);
+                // A lead's other numbers ("also reached on") are E.164 identities: the
+                // same range with a `+`, walked on the identities' primary key.
+                let other_numbers = (format!("+{prefix}"), upper.as_ref().map_or(",".to_string(), |u| format!("+{u}")));
                 binds.push(prefix);
                 let low = binds.len() + 1;
                 match upper {
@@ -216,12 +222,23 @@ fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: Phone
                     }
                     None => ranges.push(format!("l.phone_digits >= ${low}")),
                 }
+                binds.push(other_numbers.0);
+                binds.push(other_numbers.1);
+                ranges.push(format!(
+                    "l.id IN (SELECT lead_id FROM lead_identities WHERE {OTHER_NUMBERS} AND value >= ${} AND value < ${})",
+                    binds.len(),
+                    binds.len() + 1
+                ));
             }
             sql.push_str(&format!(" AND ({})", ranges.join(" OR ")));
         } else {
             let digits = prefixes.into_iter().next().unwrap_or_default();
             binds.push(like_pattern(&digits));
-            sql.push_str(&format!(" AND l.phone_digits LIKE ${} ESCAPE '\\'", binds.len() + 1));
+            let at = binds.len() + 1;
+            sql.push_str(&format!(
+                " AND (l.phone_digits LIKE ${at} ESCAPE '\\' \
+                 OR l.id IN (SELECT lead_id FROM lead_identities WHERE {OTHER_NUMBERS} AND value LIKE ${at} ESCAPE '\\'))"
+            ));
         }
     }
     Filters { sql, binds, searching }

@@ -263,19 +263,21 @@ impl LiveHub {
         self.publish_all(std::iter::once((change.workspace_id, change.lead_id, change.created)));
     }
 
-    /// Announces every lead a committed delivery created or changed.
+    /// Announces every lead a committed delivery created or changed, and the leads it
+    /// merged into others (their rows go: the page finds them merged).
     pub fn publish_delivery(&self, report: &crate::server::webhook::ingest::DeliveryReport) {
         use crate::server::webhook::ingest::Outcome;
-        self.publish_all(report.results.iter().filter_map(|item| {
-            if !matches!(item.outcome, Outcome::Created | Outcome::Updated) {
-                return None;
+        self.publish_all(report.results.iter().flat_map(|item| {
+            let changed = matches!(item.outcome, Outcome::Created | Outcome::Updated) || !item.absorbed.is_empty();
+            let (Some(workspace_id), Some(lead_id), true) = (&item.workspace_id, &item.lead_id, changed) else {
+                return Vec::new();
+            };
+            let mut changes = Vec::with_capacity(1 + item.absorbed.len());
+            for absorbed in &item.absorbed {
+                changes.push((workspace_id.to_string(), absorbed.clone(), false));
             }
-            match (&item.workspace_id, &item.lead_id) {
-                (Some(workspace_id), Some(lead_id)) => {
-                    Some((workspace_id.to_string(), lead_id.clone(), item.lead_created))
-                }
-                _ => None,
-            }
+            changes.push((workspace_id.to_string(), lead_id.clone(), item.lead_created));
+            changes
         }));
     }
 

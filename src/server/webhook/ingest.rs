@@ -80,6 +80,9 @@ pub struct ItemReport {
     /// Workspace of the lead touched, for the live-update fan-out (not part of the answer).
     #[serde(skip)]
     pub workspace_id: Option<WorkspaceId>,
+    /// Leads merged into `lead_id` by this item (open pages drop their rows; not part of the answer).
+    #[serde(skip)]
+    pub absorbed: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -111,6 +114,7 @@ impl ItemReport {
             lead_created: false,
             reason: None,
             workspace_id: None,
+            absorbed: Vec::new(),
         }
     }
 
@@ -346,7 +350,7 @@ async fn apply_inbound_run<E: Exec>(
             }
         }
     }
-    let Some((lead_id, lead_created)) = written? else {
+    let Some(Written { lead_id, created: lead_created, absorbed }) = written? else {
         return Ok((0..run.messages.len())
             .map(|offset| ItemReport {
                 outcome: Outcome::Ignored,
@@ -363,9 +367,20 @@ async fn apply_inbound_run<E: Exec>(
             let is_fresh = fresh.contains(&offset);
             let mut item = report(offset, if is_fresh { Outcome::Created } else { Outcome::Duplicate });
             item.lead_created = lead_created && Some(&offset) == fresh.first();
+            if Some(&offset) == fresh.first() {
+                item.absorbed = absorbed.clone();
+            }
             item.touching(workspace, &lead_id)
         })
         .collect())
+}
+
+/// The lead a run of messages landed on.
+struct Written {
+    lead_id: String,
+    created: bool,
+    /// Leads the run showed to be the same person, merged into `lead_id`.
+    absorbed: Vec<String>,
 }
 
 async fn write_inbound_run<E: Exec>(
@@ -374,7 +389,7 @@ async fn write_inbound_run<E: Exec>(
     run: &InboundRun<'_>,
     fresh: &[usize],
     latest: usize,
-) -> Result<Option<(String, bool)>, StoreError> {
+) -> Result<Option<Written>, StoreError> {
     let now = now_ms();
     let last = run.messages[latest];
     let workspace_id = workspace.id.as_str();
@@ -386,6 +401,7 @@ async fn write_inbound_run<E: Exec>(
         return Ok(None);
     };
     let mut lead_id = resolved.lead_id;
+    let mut absorbed = resolved.absorbed;
     // WhatsApp's time of the messages (never in the future), else when they reached us.
     let sent_at = |offset: usize| run.messages[offset].provider_timestamp.map_or(now, |at| at.min(now));
     let latest_at = fresh.iter().map(|&o| sent_at(o)).max().unwrap_or(now);
@@ -409,7 +425,9 @@ async fn write_inbound_run<E: Exec>(
             business_scoped_id: change.business_scoped_id.clone(),
             ..Default::default()
         });
-        lead_id = identity::apply_change(conn, workspace_id, &lead_id, &new, true, now).await?;
+        let merged = identity::apply_change(conn, workspace_id, &lead_id, &new, true, now).await?;
+        lead_id = merged.survivor;
+        absorbed.extend(merged.absorbed);
     }
     let (conversation_id, conversation_lead) = record_in_conversation(
         conn,
@@ -425,7 +443,9 @@ async fn write_inbound_run<E: Exec>(
     if conversation_lead != lead_id {
         // Kapso's conversation already belongs to another lead: the same customer.
         let leads = [lead_id.clone(), conversation_lead];
-        lead_id = merge::merge_all(conn, workspace_id, &leads, &MergeBy::automatic(), now).await?;
+        let merged = merge::merge_all(conn, workspace_id, &leads, &MergeBy::automatic(), now).await?;
+        lead_id = merged.survivor;
+        absorbed.extend(merged.absorbed);
     }
     for &offset in fresh {
         if !insert_message(conn, workspace, &lead_id, &conversation_id, run.messages[offset], now).await? {
@@ -440,7 +460,7 @@ async fn write_inbound_run<E: Exec>(
         messages = fresh.len(),
         "inbound messages stored"
     );
-    Ok(Some((lead_id, resolved.created)))
+    Ok(Some(Written { lead_id, created: resolved.created, absorbed }))
 }
 
 /// An outbound message (the business wrote, from Kapso or from us): records it on a lead
@@ -520,12 +540,20 @@ async fn status_update<E: Exec>(
     // The recipient's phone and BSUID together name one person: link them on the lead
     // the message belongs to (the cheapest phone ↔ BSUID link there is).
     let recipient = Identifiers::of(&status.recipient);
+    let mut merged = None;
     if let (StatusChange::Advanced(lead_id) | StatusChange::NotNewer(lead_id), false) = (&change, recipient.is_empty())
     {
-        identity::apply_change(conn, workspace.id.as_str(), lead_id, &recipient, false, now_ms()).await?;
+        merged = Some(identity::apply_change(conn, workspace.id.as_str(), lead_id, &recipient, false, now_ms()).await?);
     }
+    let report = match merged {
+        Some(merged) if !merged.absorbed.is_empty() => {
+            ItemReport { absorbed: merged.absorbed, ..report.touching(workspace, &merged.survivor) }
+        }
+        _ => report,
+    };
     Ok(Applied::Keep(match change {
-        StatusChange::Advanced(lead_id) => report.touching(workspace, &lead_id),
+        StatusChange::Advanced(lead_id) if report.lead_id.is_none() => report.touching(workspace, &lead_id),
+        StatusChange::Advanced(_) => report,
         StatusChange::NotNewer(_) => ItemReport { outcome: Outcome::Unchanged, ..report },
         StatusChange::UnknownMessage => ItemReport {
             outcome: Outcome::Ignored,
