@@ -80,3 +80,23 @@ test('a BSUID-only lead appears live, is merged with the phone lead, and the Inb
   await page.screenshot({ path: path.join(artifacts, 'identity-inbox.png'), fullPage: true });
   expect(errors).toEqual([]);
 });
+
+test('a message naming both identities merges the two leads on an open page: the merged row goes', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await signIn(page);
+  await deliver(server, kapsoMessage({ phone: '+6281377700011', conversation: 'conv-rina-phone', name: 'Rina Phone', text: 'Halo' }));
+  await deliver(server, bsuidMessage({ bsuid: 'ID.88800011122233344', username: '@rina.kue', conversation: 'conv-rina-bsuid', text: 'Hai' }));
+  const phoneRow = page.locator('table.leads tbody tr', { hasText: 'Rina Phone' });
+  const bsuidRow = page.locator('table.leads tbody tr', { hasText: '@rina.kue' });
+  await expect(phoneRow).toHaveCount(1);
+  await expect(bsuidRow).toHaveCount(1);
+  const both = kapsoMessage({ phone: '+6281377700011', conversation: 'conv-rina-phone', name: 'Rina Phone', text: 'Ini saya juga' });
+  Object.assign(both.conversation, { business_scoped_user_id: 'ID.88800011122233344' });
+  await deliver(server, both);
+  // The lead created first goes on; the other row leaves the page without a reload.
+  await expect(bsuidRow).toHaveCount(0);
+  await expect(phoneRow).toHaveCount(1);
+  await expect(page.locator('table.leads tbody tr').first()).toContainText('Rina Phone');
+  expect(errors).toEqual([]);
+});
