@@ -568,11 +568,7 @@ impl LiveStream {
     /// viewer's session or membership ends (after an `end` event), when the stream's
     /// lifetime passes (the browser reconnects), or when the hub goes.
     pub fn into_bytes(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
-        let preamble = if self.missed {
-            Bytes::from_static(PREAMBLE_AND_RESYNC)
-        } else {
-            Bytes::from_static(PREAMBLE)
-        };
+        let preamble = if self.missed { Bytes::from_static(PREAMBLE_AND_RESYNC) } else { Bytes::from_static(PREAMBLE) };
         let preamble = futures::stream::once(async move { preamble });
         let frames = futures::stream::unfold(Some(self), |state| async move {
             let mut stream = state?;
