@@ -695,16 +695,8 @@ pub async fn import_view(
         set_status: Some(set_status),
     };
     let (state, member) = crate::server::web::member().await?;
-    crate::server::csv_import_web::view(&state, &member, &id, &form, check).await.map_err(|err| match err {
-        crate::server::error::AppError::Unauthorized(_) => UiError::SignedOut,
-        crate::server::error::AppError::Forbidden(m) => UiError::Forbidden(m),
-        crate::server::error::AppError::NotFound(m) => UiError::NotFound(m),
-        crate::server::error::AppError::BadRequest(m) | crate::server::error::AppError::Unprocessable(m) => {
-            UiError::Invalid(m)
-        }
-        crate::server::error::AppError::Unavailable(m) => UiError::Unavailable(m),
-        other => UiError::Failed(other.to_string()),
-    })
+    // `refuse` also sets the answer's status (a 404 is a 404, not a 500 with a NotFound body).
+    crate::server::csv_import_web::view(&state, &member, &id, &form, check).await.map_err(crate::server::web::refuse)
 }
 
 #[server(endpoint = "inbox/reply")]

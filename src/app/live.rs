@@ -61,18 +61,10 @@ pub enum LiveState {
 /// for instance). Asked after the stream closed for good.
 #[server(endpoint = "live/status")]
 pub async fn live_status() -> Result<Option<String>, UiError> {
-    use crate::server::{error::AppError, http::AppState};
+    use crate::server::{http::AppState, web::refuse};
     let state = use_context::<AppState>().ok_or_else(|| UiError::Failed("server state missing".into()))?;
     let parts = use_context::<axum::http::request::Parts>().ok_or(UiError::SignedOut)?;
-    crate::server::live::admission(&state, &parts.headers).await.map_err(|err| {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(err.status());
-        }
-        match err {
-            AppError::Unauthorized(_) => UiError::SignedOut,
-            other => UiError::Unavailable(other.to_string()),
-        }
-    })
+    crate::server::live::admission(&state, &parts.headers).await.map_err(refuse)
 }
 
 /// Subscribes the current page to its workspace's lead changes while it is mounted.

@@ -7,42 +7,13 @@ use crate::app::api::{ContactLead, HealthLine, UiError, WebhookHealthView};
 use crate::server::{
     clock::{local_display, now_ms, rfc3339},
     contact_cards,
-    error::AppError,
     live::LeadChanged,
-    web::member,
+    web::{member, posted_without_javascript, refuse},
     webhook::health,
 };
-use axum::http::{header, request::Parts};
-use leptos::prelude::*;
-use leptos_axum::ResponseOptions;
 
 /// Lines the Webhook health panel shows.
 const HEALTH_LINES: i64 = 50;
-
-/// A refusal as the browser sees it, with its HTTP status when called over HTTP.
-fn refuse(err: AppError) -> UiError {
-    let over_http = use_context::<Parts>().is_some_and(|parts| parts.uri.path().starts_with("/api/"));
-    if let (true, Some(response)) = (over_http, use_context::<ResponseOptions>()) {
-        response.set_status(err.status());
-    }
-    match err {
-        AppError::Unauthorized(_) => UiError::SignedOut,
-        AppError::Forbidden(m) => UiError::Forbidden(m),
-        AppError::NotFound(m) => UiError::NotFound(m),
-        AppError::BadRequest(m) | AppError::Unprocessable(m) => UiError::Invalid(m),
-        AppError::Conflict { message, .. } => UiError::Invalid(message),
-        AppError::Unavailable(m) | AppError::TooManyRequests(m) => UiError::Unavailable(m),
-        other => UiError::Failed(other.to_string()),
-    }
-}
-
-/// A plain HTML form post (no JavaScript) asks for HTML; the hydrated page asks for JSON.
-fn posted_without_javascript() -> bool {
-    use_context::<Parts>().is_some_and(|parts| {
-        parts.uri.path().starts_with("/api/")
-            && parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
-    })
-}
 
 pub async fn add_contact_lead(message_id: String, card: usize, phone: usize) -> Result<ContactLead, UiError> {
     let (state, member) = member().await?;

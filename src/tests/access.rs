@@ -39,6 +39,27 @@ pub(crate) fn server_functions<'a>(
         ("setup/revealed", vec![]),
         ("inbox/contact-lead", vec![("message_id", lead), ("card", "0"), ("phone", "0")]),
         ("settings/webhook-health", vec![]),
+        ("live/status", vec![]),
+        ("inbox/needs-reply-count", vec![]),
+        ("inbox/reply", vec![("lead_id", lead), ("text", "taken over"), ("client_key", ""), ("back", "")]),
+        ("inbox/template", vec![("lead_id", lead), ("template", "promo|id"), ("client_key", ""), ("back", "")]),
+        ("inbox/retry", vec![("message_id", lead), ("back", "")]),
+        ("inbox/templates", vec![]),
+        ("leads/merge-preview", vec![("lead_id", lead), ("other_id", lead)]),
+        ("leads/merge", vec![("lead_id", lead), ("other_id", lead), ("lead_status", "")]),
+        ("settings/kapso", vec![]),
+        (
+            "import/view",
+            vec![
+                ("id", "00000000-0000-7000-8000-000000000000"),
+                ("phone", ""),
+                ("name", ""),
+                ("status", ""),
+                ("fill_empty_names", ""),
+                ("set_status", ""),
+                ("check", "false"),
+            ],
+        ),
     ]
 }
 
@@ -124,8 +145,13 @@ on_both_engines! {
             assert!(!text.contains("Budi") && !text.contains("rahasia"), "{endpoint} leaks: {text}");
             match endpoint {
                 "leads/row" | "leads/rename" | "leads/status" | "leads/edit" | "leads/detail" | "inbox/open"
-                | "inbox/contact-lead" => {
+                | "inbox/contact-lead" | "inbox/reply" | "inbox/template" | "inbox/retry" | "import/view" => {
                     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{endpoint}: {}", reply.body)
+                }
+                // A lead named twice is refused before anything is looked up (merges across
+                // workspaces are refused with 404: identity.rs).
+                "leads/merge-preview" | "leads/merge" => {
+                    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{endpoint}: {}", reply.body)
                 }
                 "leads/list" => assert_eq!(reply.body["total"], 0),
                 "inbox/list" => assert_eq!(reply.body["rows"], serde_json::json!([])),
