@@ -22,7 +22,7 @@
 use crate::model::{clean_manual_name, LeadStatus};
 use crate::server::{
     clock::now_ms,
-    db::Db,
+    db::{Db, Engine},
     error::{AppError, AppResult},
     ids::LeadId,
     phone::{Region, E164},
@@ -398,8 +398,9 @@ pub mod identity {
     ) -> Result<u64, sqlx::Error> {
         const COLUMNS: usize = 6;
         let mut created = 0;
-        // Many rows per statement: one round trip per 200 leads instead of per lead.
-        for chunk in leads.chunks(200) {
+        // Many rows per statement: one round trip per 400 leads instead of per lead (100,000
+        // rows: 200 a statement took 11.1 s, 400 took 8.4–8.9 s, 1,000 took 9.0 s).
+        for chunk in leads.chunks(400) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let p = i * COLUMNS + 3;
@@ -518,9 +519,34 @@ pub async fn import(
     upload_id: Option<&str>,
 ) -> AppResult<Report> {
     let sniffed = sniff(text, workspace.region)?;
-    let (rows, mut report) = check_rows(text, &sniffed, mapping, workspace.region)?;
+    let (rows, report) = check_rows(text, &sniffed, mapping, workspace.region)?;
+    let mut conn = db.pool.acquire().await?;
+    if db.engine == Engine::Sqlite {
+        // The whole import is one transaction: with SQLite's default 2 MB page cache its
+        // pages spill to the WAL and are read back with `pread` over and over (a quarter
+        // of a 100,000-row import's CPU). Room for them while importing; the default
+        // again before the connection goes back to the pool.
+        sqlx::query("PRAGMA cache_size = -32768").execute(&mut *conn).await?;
+    }
+    let imported = import_on(&mut conn, workspace, rows, report, mapping, importer, upload_id).await;
+    if db.engine == Engine::Sqlite {
+        sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+    }
+    imported
+}
+
+/// The import's one transaction, on `conn`.
+async fn import_on(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    workspace: &Workspace,
+    rows: Vec<Row>,
+    mut report: Report,
+    mapping: &Mapping,
+    importer: &Importer,
+    upload_id: Option<&str>,
+) -> AppResult<Report> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = sqlx::Connection::begin(&mut **conn).await?;
     // Take the write lock first (SQLite: the database's; PostgreSQL: this workspace's
     // row), so what the plan reads cannot change before the writes, and two imports into
     // one workspace run one after the other.
