@@ -151,34 +151,35 @@ pub fn stream_rows(
     workspace: Arc<Workspace>,
     query: LeadQuery,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    futures::stream::unfold(Some(query), move |next| {
+    let zone = jiff::tz::TimeZone::get(&workspace.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    futures::stream::unfold(Some(leads::Walk::new(query)), move |walk| {
         let state = state.clone();
         let workspace = workspace.clone();
+        let zone = zone.clone();
         async move {
-            let query = next?;
-            let page = match leads::list(&state.db, &workspace, &query).await {
-                Ok(page) => page,
+            let mut walk = walk?;
+            let leads = match walk.next_page(&state.db, &workspace).await {
+                Ok(Some(leads)) => leads,
+                Ok(None) => return None,
                 Err(err) => {
                     tracing::error!(error = %err, "CSV export stopped");
                     // The client sees a cut-off download rather than a silently short file.
                     return Some((Err(std::io::Error::other(err.to_string())), None));
                 }
             };
-            let mut writer = csv::Writer::from_writer(Vec::with_capacity(page.leads.len() * 160));
-            for lead in &page.leads {
-                if let Err(err) = writer.write_record(row(lead, &workspace.time_zone)) {
+            let mut writer = csv::Writer::from_writer(Vec::with_capacity(leads.len() * 160));
+            for lead in &leads {
+                if let Err(err) = writer.write_record(row(lead, &zone)) {
                     return Some((Err(std::io::Error::other(err.to_string())), None));
                 }
             }
-            metrics::counter!("leadline_leads_exported_total").increment(page.leads.len() as u64);
-            let bytes = writer.into_inner().unwrap_or_default();
-            let following = page.next_cursor.map(|cursor| LeadQuery { cursor: Some(cursor), ..query });
-            Some((Ok(Bytes::from(bytes)), following))
+            metrics::counter!("leadline_leads_exported_total").increment(leads.len() as u64);
+            Some((Ok(Bytes::from(writer.into_inner().unwrap_or_default())), Some(walk)))
         }
     })
 }
 
-fn row(lead: &LeadRecord, zone: &str) -> [String; 9] {
+fn row(lead: &LeadRecord, zone: &jiff::tz::TimeZone) -> [String; 9] {
     [
         lead.id.to_string(),
         lead.phone_normalized.clone(),
@@ -186,17 +187,20 @@ fn row(lead: &LeadRecord, zone: &str) -> [String; 9] {
         lead.kapso_name.as_deref().map(spreadsheet_safe).unwrap_or_default(),
         lead.lead_status.as_str().to_string(),
         lead.source.as_str().to_string(),
-        lead.last_activity_at.map(|ms| iso_local(ms, zone)).unwrap_or_default(),
-        iso_local(lead.created_at, zone),
-        iso_local(lead.updated_at, zone),
+        lead.last_activity_at.map(|ms| iso_in(ms, zone)).unwrap_or_default(),
+        iso_in(lead.created_at, zone),
+        iso_in(lead.updated_at, zone),
     ]
 }
 
 /// ISO 8601 with the zone's offset: `2026-11-25T14:03:00+07:00`.
 pub fn iso_local(ms: i64, zone: &str) -> String {
+    iso_in(ms, &jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC))
+}
+
+fn iso_in(ms: i64, zone: &jiff::tz::TimeZone) -> String {
     let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else { return String::new() };
-    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    ts.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    ts.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 /// A name a customer chose (their WhatsApp profile) must not run as a spreadsheet

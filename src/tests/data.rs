@@ -330,6 +330,17 @@ on_both_engines! {
         ids.dedup();
         assert_eq!(ids.len(), 1234, "no lead twice");
         assert!(rows[1..].iter().all(|r| r[5] == "import"));
+        // A phone search over several pages: numbers beginning with the digits, and (no
+        // number begins with `21000`) digits found anywhere in the numbers.
+        for search in ["0812%201000", "21000"] {
+            let url = app.url(&format!("/api/v1/leads.csv?q={search}"));
+            let text = app.http.get(url).bearer_auth(&app.api_token).send().await.unwrap().text().await.unwrap();
+            let rows = csv_records(&text);
+            let mut ids: Vec<&String> = rows[1..].iter().map(|r| &r[0]).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!((rows.len(), ids.len()), (1235, 1234), "{search}: every lead once");
+        }
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
