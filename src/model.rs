@@ -169,6 +169,33 @@ pub struct LeadEvent {
     pub created: bool,
 }
 
+/// The steps of a CSV import, in order (its progress bar's `event: progress`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStage {
+    /// Looking up which numbers are leads already.
+    Matching,
+    /// Creating the new leads.
+    Creating,
+    /// Filling names and statuses of matching leads, as asked.
+    Updating,
+    /// Committing.
+    Saving,
+}
+
+impl ImportStage {
+    pub const ALL: [ImportStage; 4] =
+        [ImportStage::Matching, ImportStage::Creating, ImportStage::Updating, ImportStage::Saving];
+}
+
+/// How far a running import is: `done` of `total` steps of `stage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportProgress {
+    pub stage: ImportStage,
+    pub done: u64,
+    pub total: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

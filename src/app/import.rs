@@ -5,6 +5,7 @@
 
 use super::api::import_view;
 use super::ErrorNotice;
+use crate::model::{ImportProgress, ImportStage};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -150,6 +151,15 @@ fn ImportBody(view: ImportView) -> impl IntoView {
     };
     let hidden = mapping.clone();
     let confirm_action = format!("/import/{}/confirm", view.id);
+    // With JavaScript, the import's progress while the confirming post runs.
+    let (started, progress) = (RwSignal::new(false), RwSignal::new(None::<ImportProgress>));
+    let watch = {
+        let id = view.id.clone();
+        move |_| {
+            started.set(true);
+            watch_import(&id, progress);
+        }
+    };
     view! {
         <section class="card">
             <h2>{format!("{} — map the columns", view.file_name)}</h2>
@@ -195,7 +205,7 @@ fn ImportBody(view: ImportView) -> impl IntoView {
                 <h2>"Dry run: nothing is imported yet"</h2>
                 <SummaryFacts summary=summary.clone() done=false/>
                 <RejectedList summary=summary.clone() report_href=report_href.clone()/>
-                <form method="post" action=confirm_action.clone()>
+                <form method="post" action=confirm_action.clone() on:submit=watch.clone()>
                     <input type="hidden" name="phone" value=hidden.phone.to_string()/>
                     <input type="hidden" name="name" value=hidden.name.map(|n| n.to_string()).unwrap_or_default()/>
                     <input type="hidden" name="status" value=hidden.status.map(|n| n.to_string()).unwrap_or_default()/>
@@ -205,6 +215,13 @@ fn ImportBody(view: ImportView) -> impl IntoView {
                         {format!("Import {} new lead(s)", summary.new)}
                     </button>
                 </form>
+                <Show when=move || started.get()>
+                    <div class="import-progress" role="status" aria-live="polite" data-testid="import-progress">
+                        <progress max=move || progress.get().map_or(1, |p| p.total.max(1))
+                            value=move || progress.get().map(|p| p.done)/>
+                        <span>{move || progress_label(progress.get())}</span>
+                    </div>
+                </Show>
             </section>
         })}
     }
@@ -246,6 +263,48 @@ fn RejectedList(summary: ImportSummary, report_href: String) -> impl IntoView {
     })
 }
 
+/// What the progress bar says (`None`: the import has not started yet).
+pub fn progress_label(progress: Option<ImportProgress>) -> String {
+    let Some(p) = progress else { return "Starting the import…".into() };
+    match p.stage {
+        ImportStage::Matching => format!("Looking up {} numbers among your leads…", p.total),
+        ImportStage::Creating => format!("Creating leads: {} of {}", p.done, p.total),
+        ImportStage::Updating => format!("Updating existing leads: {} of {}", p.done, p.total),
+        ImportStage::Saving => "Saving…".into(),
+    }
+}
+
+/// Follows `/import/{id}/progress` into `progress` until the import ends (the post's
+/// answer then replaces the page). Without JavaScript nothing runs: the post simply
+/// takes as long as the import.
+fn watch_import(id: &str, progress: RwSignal<Option<ImportProgress>>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::{closure::Closure, JsCast};
+        use leptos::web_sys::{Event, EventSource, MessageEvent};
+        let Ok(source) = EventSource::new(&format!("/import/{id}/progress")) else { return };
+        let on_progress = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            let text = event.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string());
+            if let Some(now) = text.and_then(|t| serde_json::from_str::<ImportProgress>(&t).ok()) {
+                progress.set(Some(now));
+            }
+        });
+        let on_end = Closure::<dyn FnMut(Event)>::new({
+            let source = source.clone();
+            move |_| source.close()
+        });
+        let _ = source.add_event_listener_with_callback("progress", on_progress.as_ref().unchecked_ref());
+        for name in ["done", "failed"] {
+            let _ = source.add_event_listener_with_callback(name, on_end.as_ref().unchecked_ref());
+        }
+        // They live as long as the page, which the post's answer is about to replace.
+        on_progress.forget();
+        on_end.forget();
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, progress);
+}
+
 /// The Database page's import and export links. Export takes the view as it is (search,
 /// status filter, sort): plain links, so they work without JavaScript.
 #[component]
@@ -265,5 +324,20 @@ pub fn DataLinks(query: Memo<super::api::LeadsQuery>) -> impl IntoView {
             <a class="button secondary small" href=move || export(false) download data-testid="export-csv">"Export CSV"</a>
             <a class="button secondary small" href=move || export(true) download title="CSV with a byte order mark, which Excel needs for non-English names">"Export for Excel"</a>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_names_each_step() {
+        assert_eq!(progress_label(None), "Starting the import…");
+        let at = |stage, done, total| Some(ImportProgress { stage, done, total });
+        assert_eq!(progress_label(at(ImportStage::Matching, 0, 1000)), "Looking up 1000 numbers among your leads…");
+        assert_eq!(progress_label(at(ImportStage::Creating, 400, 1000)), "Creating leads: 400 of 1000");
+        assert_eq!(progress_label(at(ImportStage::Updating, 3, 7)), "Updating existing leads: 3 of 7");
+        assert_eq!(progress_label(at(ImportStage::Saving, 0, 1)), "Saving…");
     }
 }

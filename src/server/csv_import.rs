@@ -20,6 +20,7 @@
 //! to change if leads get more than one identity.
 
 use crate::model::{clean_manual_name, LeadStatus};
+use crate::server::csv_import_progress::{Progress, Stage};
 use crate::server::{
     clock::now_ms,
     db::{Db, Engine},
@@ -395,6 +396,7 @@ pub mod identity {
         workspace_id: &str,
         leads: &[NewImported<'_>],
         now: i64,
+        progress: Option<&Progress>,
     ) -> Result<u64, sqlx::Error> {
         const COLUMNS: usize = 6;
         let mut created = 0;
@@ -446,6 +448,9 @@ pub mod identity {
                 query = query.bind(id.as_str());
             }
             query.execute(&mut *conn).await?;
+            if let Some(progress) = progress {
+                progress.advance(chunk.len() as u64);
+            }
         }
         Ok(created)
     }
@@ -509,6 +514,13 @@ struct Change {
     set_status: Option<LeadStatus>,
 }
 
+/// An import of a file uploaded through the pages: marked imported with its report, and
+/// its progress counted for the page's progress bar.
+pub struct Upload<'a> {
+    pub id: &'a str,
+    pub progress: Option<&'a Progress>,
+}
+
 /// Imports the file in one transaction and returns what it did.
 pub async fn import(
     db: &Db,
@@ -516,7 +528,7 @@ pub async fn import(
     text: &str,
     mapping: &Mapping,
     importer: &Importer,
-    upload_id: Option<&str>,
+    upload: Option<Upload<'_>>,
 ) -> AppResult<Report> {
     let sniffed = sniff(text, workspace.region)?;
     let (rows, report) = check_rows(text, &sniffed, mapping, workspace.region)?;
@@ -528,7 +540,7 @@ pub async fn import(
         // again before the connection goes back to the pool.
         sqlx::query("PRAGMA cache_size = -32768").execute(&mut *conn).await?;
     }
-    let imported = import_on(&mut conn, workspace, rows, report, mapping, importer, upload_id).await;
+    let imported = import_on(&mut conn, workspace, rows, report, mapping, importer, upload).await;
     if db.engine == Engine::Sqlite {
         sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
     }
@@ -543,8 +555,16 @@ async fn import_on(
     mut report: Report,
     mapping: &Mapping,
     importer: &Importer,
-    upload_id: Option<&str>,
+    upload: Option<Upload<'_>>,
 ) -> AppResult<Report> {
+    let progress = upload.as_ref().and_then(|u| u.progress);
+    let upload_id = upload.as_ref().map(|u| u.id);
+    let stage = |stage: Stage, total: usize| {
+        if let Some(progress) = progress {
+            progress.stage(stage, total as u64);
+        }
+    };
+    stage(Stage::Matching, rows.len());
     let now = now_ms();
     let mut tx = sqlx::Connection::begin(&mut **conn).await?;
     // Take the write lock first (SQLite: the database's; PostgreSQL: this workspace's
@@ -564,7 +584,8 @@ async fn import_on(
             status: r.status.unwrap_or_default(),
         })
         .collect();
-    let created = identity::create(&mut tx, workspace.id.as_str(), &new_rows, now).await?;
+    stage(Stage::Creating, new_rows.len());
+    let created = identity::create(&mut tx, workspace.id.as_str(), &new_rows, now, progress).await?;
     if created as usize != report.new {
         // A number became a lead meanwhile (a WhatsApp message on PostgreSQL): start over.
         return Err(AppError::Unavailable(format!(
@@ -572,9 +593,14 @@ async fn import_on(
             report.new - created as usize
         )));
     }
+    stage(Stage::Updating, changes.len());
     for change in &changes {
         apply_change(&mut tx, workspace, change, importer, now).await?;
+        if let Some(progress) = progress {
+            progress.advance(1);
+        }
     }
+    stage(Stage::Saving, 1);
     report.imported = true;
     if let Some(id) = upload_id {
         // The upload's content goes (the leads hold it now); the report stays.

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/import/upload", post(upload).layer(DefaultBodyLimit::max(csv_import::MAX_BYTES + 64 * 1024)))
         .route("/import/{id}/confirm", post(confirm))
+        .route("/import/{id}/progress", get(crate::server::csv_import_progress::stream))
         .route("/import/{id}/rejected.csv", get(rejected_report))
 }
 
@@ -171,7 +172,9 @@ async fn confirm(
     let mapping = form.mapping(&sniffed.guess);
     let importer =
         Importer { user_id: Some(member.user_id.to_string()), label: format!("{} (CSV import)", member.email) };
-    match csv_import::import(&state.db, &member.workspace, &stored.content, &mapping, &importer, Some(&id)).await {
+    let running = state.csv_imports.start(&id);
+    let upload = csv_import::Upload { id: &id, progress: Some(&running.progress) };
+    match csv_import::import(&state.db, &member.workspace, &stored.content, &mapping, &importer, Some(upload)).await {
         Ok(_) => Ok(Redirect::to(&format!("/import/{id}")).into_response()),
         Err(AppError::Unprocessable(why)) | Err(AppError::Unavailable(why)) => Ok(Redirect::to(&format!(
             "/import/{id}?phone={}&error={}",

@@ -48,6 +48,8 @@ pub struct AppState {
     pub password_gate: PasswordGate,
     /// Replies waiting to go out through Kapso, and this process's sender (see `replies`).
     pub outbox: crate::server::replies::sender::Outbox,
+    /// CSV imports running in this process, for their progress bars.
+    pub csv_imports: crate::server::csv_import_progress::Running,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -100,6 +102,7 @@ impl AppState {
             revealed: Default::default(),
             webhook_refusals: Default::default(),
             issued_invitations: Default::default(),
+            csv_imports: Default::default(),
             db,
         })
     }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod contact_cards;
 pub mod csv_export;
 pub mod csv_import;
+pub mod csv_import_progress;
 pub mod csv_import_web;
 pub mod db;
 pub mod delivery_web;

@@ -429,6 +429,60 @@ on_both_engines! {
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
+    async fn an_import_reports_its_progress_to_the_page_until_done(app: TestApp) {
+        let owner = app.member("owner@toko.example", Role::Owner, None).await;
+        let mut file = String::from("nama,nomor\n");
+        for i in 0..20_000 {
+            file.push_str(&format!("Pelanggan {i},0813{:08}\n", 30_000_000 + i));
+        }
+        let page = location(&upload(&owner, "besar.csv", file.as_bytes()).await);
+        let stream = |browser: &Browser| {
+            browser
+                .http
+                .get(format!("{}{page}/progress", browser.base_url))
+                .header("cookie", browser.cookie.clone().unwrap_or_default())
+                .send()
+        };
+        // Only the workspace's importers may follow it.
+        let agent = app.member("agent@toko.example", Role::Agent, None).await;
+        assert_eq!(stream(&agent).await.unwrap().status(), StatusCode::FORBIDDEN);
+        let (other, _, _) = app.second_workspace("999000333").await;
+        let stranger = app.member("stranger@lain.example", Role::Owner, Some(&other)).await;
+        assert_eq!(stream(&stranger).await.unwrap().status(), StatusCode::NOT_FOUND);
+
+        // The page opens the stream as it posts the form: waiting, progress, done.
+        let mut events = stream(&owner).await.unwrap();
+        assert_eq!(events.status(), StatusCode::OK);
+        assert_eq!(events.headers()["content-type"], "text/event-stream");
+        let waiting = read_stream_until(&mut events, "event: waiting", Duration::from_secs(5)).await;
+        assert!(waiting.is_some(), "the stream waits for the import to start");
+        let confirm_path = format!("{page}/confirm");
+        let confirm = owner.post_form(&confirm_path, &[("phone", "1"), ("name", "0")]);
+        let (confirmed, heard) = tokio::join!(confirm, read_stream_until(&mut events, "event: done", Duration::from_secs(120)));
+        assert_eq!(confirmed.status, StatusCode::SEE_OTHER, "{}", confirmed.body);
+        let heard = heard.expect("the stream ends with done");
+        let progress: Vec<Value> = heard
+            .split("\n\n")
+            .filter_map(|frame| frame.strip_prefix("event: progress\ndata: "))
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        assert!(!progress.is_empty(), "{heard}");
+        let stages: Vec<&str> = progress.iter().map(|p| p["stage"].as_str().unwrap()).collect();
+        let order = ["matching", "creating", "updating", "saving"];
+        let ranks: Vec<usize> = stages.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
+        assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "steps only move forward: {stages:?}");
+        for p in &progress {
+            assert!(p["done"].as_u64().unwrap() <= p["total"].as_u64().unwrap(), "{p}");
+            if p["stage"] == "creating" {
+                assert_eq!(p["total"], 20_000);
+            }
+        }
+        assert_eq!(app.count("leads").await, 20_000);
+        // Afterwards the stream says done at once.
+        let mut again = stream(&owner).await.unwrap();
+        assert!(read_stream_until(&mut again, "event: done", Duration::from_secs(5)).await.is_some());
+    }
+
     async fn the_import_pages_map_check_import_and_report(app: TestApp) {
         let owner = app.member("owner@toko.example", Role::Owner, None).await;
         let uploaded = upload(&owner, "messy.csv", MESSY.as_bytes()).await;

@@ -1,5 +1,3 @@
-// NOT YET RUN (issue 12): moved out of tests/ because it could not be run before the deadline;
-// imports from '../tests/server' once moved back into end2end/tests/.
 // CSV import through the pages (upload → mapping and preview → dry run → import →
 // report), then the export of the filtered Database view, compared with what was
 // imported. Screenshots at 390 px and at desktop size.
@@ -72,8 +70,21 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844
     await page.screenshot({ path: path.join(artifacts, `import-dry-run-${label}.png`), fullPage: true });
 
     if (firstRun) {
+      // Hold the confirming post a moment, so the progress bar can be seen before the
+      // import (quick for 1,000 rows) answers with the result page.
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await page.route('**/import/*/confirm', async (route) => {
+        await held;
+        await route.continue();
+      });
       await page.getByRole('button', { name: /Import 1000 new lead/ }).click();
+      await expect(page.getByTestId('import-progress')).toBeVisible();
+      await expect(page.getByTestId('import-progress')).toContainText('Starting the import');
+      await page.screenshot({ path: path.join(artifacts, `import-progress-${label}.png`), fullPage: true });
+      release();
       await expect(page.getByTestId('import-result')).toBeVisible();
+      await page.unroute('**/import/*/confirm');
       await expect(page.getByTestId('import-result').locator('[data-count="new"]')).toHaveText('1000');
       const report = await page.request.get(page.url() + '/rejected.csv');
       const reportText = await report.text();
