@@ -41,6 +41,8 @@ function file(): string {
 for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844]] as const) {
   test(`import 1,000 rows through the page, then export the filtered view (${label})`, async ({ page }) => {
     await page.setViewportSize({ width, height });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
     await signIn(page);
     await page.getByRole('link', { name: 'Import CSV' }).click();
     await expect(page).toHaveURL(/\/import$/);
@@ -78,6 +80,7 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844
         await held;
         await route.continue();
       });
+      await expect(page.locator('html.js')).toHaveCount(1);
       await page.getByRole('button', { name: /Import 1000 new lead/ }).click();
       await expect(page.getByTestId('import-progress')).toBeVisible();
       await expect(page.getByTestId('import-progress')).toContainText('Starting the import');
@@ -110,5 +113,6 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844
       expect(phones.has(`+62813${20000000 + i}`)).toBe(true);
     }
     expect(lines.slice(1).every((l) => l.includes(',hot,import,'))).toBe(true);
+    expect(errors).toEqual([]);
   });
 }

@@ -155,10 +155,7 @@ fn ImportBody(view: ImportView) -> impl IntoView {
     let (started, progress) = (RwSignal::new(false), RwSignal::new(None::<ImportProgress>));
     let watch = {
         let id = view.id.clone();
-        move |_| {
-            started.set(true);
-            watch_import(&id, progress);
-        }
+        move |ev: leptos::ev::SubmitEvent| submit_with_progress(ev, &id, started, progress)
     };
     view! {
         <section class="card">
@@ -211,7 +208,10 @@ fn ImportBody(view: ImportView) -> impl IntoView {
                     <input type="hidden" name="status" value=hidden.status.map(|n| n.to_string()).unwrap_or_default()/>
                     <input type="hidden" name="fill_empty_names" value=if hidden.fill_empty_names { "1" } else { "" }/>
                     <input type="hidden" name="set_status" value=if hidden.set_status { "1" } else { "" }/>
-                    <button type="submit" class="button primary" disabled=summary.new + summary.updated == 0>
+                    <button type="submit" class="button primary" disabled={
+                        let nothing = summary.new + summary.updated == 0;
+                        move || nothing || started.get()
+                    }>
                         {format!("Import {} new lead(s)", summary.new)}
                     </button>
                 </form>
@@ -274,9 +274,56 @@ pub fn progress_label(progress: Option<ImportProgress>) -> String {
     }
 }
 
-/// Follows `/import/{id}/progress` into `progress` until the import ends (the post's
-/// answer then replaces the page). Without JavaScript nothing runs: the post simply
-/// takes as long as the import.
+/// With JavaScript, the confirming form is posted with `fetch` while the page follows
+/// the import's progress, then goes where the post's answer redirected (the result, or
+/// the mapping with an error). The page stays alive meanwhile (a native post would leave
+/// it frozen on a loading tab). Anything unexpected falls back to the plain form post,
+/// which is also what happens without JavaScript.
+fn submit_with_progress(
+    ev: leptos::ev::SubmitEvent,
+    id: &str,
+    started: RwSignal<bool>,
+    progress: RwSignal<Option<ImportProgress>>,
+) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        use leptos::web_sys::{FormData, HtmlFormElement, RequestInit, Response, UrlSearchParams};
+        let Some(form) = ev.target().and_then(|t| t.dyn_into::<HtmlFormElement>().ok()) else { return };
+        let Some(body) = FormData::new_with_form(&form)
+            .ok()
+            .and_then(|data| UrlSearchParams::new_with_str_sequence_sequence(&data).ok())
+        else {
+            return;
+        };
+        ev.prevent_default();
+        started.set(true);
+        watch_import(id, progress);
+        let action = form.action();
+        leptos::task::spawn_local(async move {
+            let init = RequestInit::new();
+            init.set_method("POST");
+            init.set_body(&body);
+            let window = leptos::prelude::window();
+            let answer = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&action, &init))
+                .await
+                .ok()
+                .and_then(|r| r.dyn_into::<Response>().ok());
+            match answer {
+                Some(response) if response.redirected() => {
+                    let _ = window.location().set_href(&response.url());
+                }
+                _ => {
+                    let _ = form.submit();
+                }
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ev, id, started, progress);
+}
+
+/// Follows `/import/{id}/progress` into `progress` until the import ends.
 fn watch_import(id: &str, progress: RwSignal<Option<ImportProgress>>) {
     #[cfg(feature = "hydrate")]
     {
