@@ -324,8 +324,8 @@ fn submit_with_progress(
 }
 
 /// Follows `/import/{id}/progress` into `progress` until the import ends.
+#[cfg(feature = "hydrate")]
 fn watch_import(id: &str, progress: RwSignal<Option<ImportProgress>>) {
-    #[cfg(feature = "hydrate")]
     {
         use leptos::wasm_bindgen::{closure::Closure, JsCast};
         use leptos::web_sys::{Event, EventSource, MessageEvent};
@@ -348,8 +348,6 @@ fn watch_import(id: &str, progress: RwSignal<Option<ImportProgress>>) {
         on_progress.forget();
         on_end.forget();
     }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (id, progress);
 }
 
 /// The Database page's import and export links. Export takes the view as it is (search,

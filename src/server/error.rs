@@ -46,6 +46,35 @@ pub enum AppError {
     Merged(String),
     #[error("{0}")]
     Internal(String),
+    /// A database error, kept whole for the log. What the client is told comes from what
+    /// it is (`public_message`): unreachable or busy → 503, a unique constraint → 409
+    /// naming what already exists, anything else → 500 "internal error". Logged once,
+    /// where the answer is made (`into_response`, `web::refuse`).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The same for the ingest's own statements (rusqlite, or an unexpected result).
+    #[error("database error: {0}")]
+    Store(crate::server::store::StoreError),
+}
+
+/// What a unique constraint's violation means to the person who caused it, by the
+/// constraint's name (PostgreSQL) or the columns SQLite names in its message.
+fn conflict_message(err: &sqlx::Error) -> &'static str {
+    let sqlx::Error::Database(db) = err else { return "already exists" };
+    let named = db.constraint().unwrap_or_default();
+    let message = db.message();
+    let is = |constraint: &str, sqlite_columns: &str| named == constraint || message.contains(sqlite_columns);
+    if is("leads_one_per_phone", "leads.workspace_id, leads.phone_normalized") {
+        "a lead with this phone number already exists"
+    } else if is("lead_identities_once", "lead_identities.workspace_id, lead_identities.kind") {
+        "this phone number or WhatsApp user id already belongs to another lead"
+    } else if is("users_email_key", "users.email") {
+        "an account with this email already exists"
+    } else if is("workspaces_phone_number_id_key", "workspaces.phone_number_id") {
+        "this WhatsApp phone number id already belongs to a workspace"
+    } else {
+        "already exists"
+    }
 }
 
 impl AppError {
@@ -63,6 +92,10 @@ impl AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Merged(_) => StatusCode::GONE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Database(err) if crate::server::db::is_unavailable(err) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(err) if crate::server::db::is_unique_violation(err) => StatusCode::CONFLICT,
+            AppError::Store(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(_) | AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -81,6 +114,46 @@ impl AppError {
             AppError::Unavailable(_) => "unavailable",
             AppError::Merged(_) => "merged",
             AppError::Internal(_) => "internal",
+            AppError::Database(_) | AppError::Store(_) => match self.status() {
+                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+                StatusCode::CONFLICT => "conflict",
+                _ => "internal",
+            },
+        }
+    }
+
+    /// What the client is told: the message, except that a database error never shows
+    /// its statement or driver text.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Database(err) if crate::server::db::is_unique_violation(err) => conflict_message(err).into(),
+            AppError::Database(_) | AppError::Store(_) => match self.status() {
+                StatusCode::SERVICE_UNAVAILABLE => "the database is unavailable; try again shortly".into(),
+                _ => "internal error".into(),
+            },
+            other => other.to_string(),
+        }
+    }
+
+    /// Logs a database error with its cause (and counts it), once, where the answer is
+    /// made. Other errors are the client's and are not logged here.
+    pub fn log(&self) {
+        let (unavailable, unique) = match self {
+            AppError::Database(err) => {
+                (crate::server::db::is_unavailable(err), crate::server::db::is_unique_violation(err))
+            }
+            AppError::Store(err) => (err.is_unavailable(), false),
+            _ => return,
+        };
+        if unique {
+            tracing::debug!(error = %self, "unique constraint refused a write");
+            return;
+        }
+        crate::server::metrics::database_error(unavailable);
+        if unavailable {
+            tracing::warn!(error = %self, "database unavailable");
+        } else {
+            tracing::error!(error = %self, "database error");
         }
     }
 
@@ -89,41 +162,19 @@ impl AppError {
     }
 }
 
-impl From<sqlx::Error> for AppError {
-    fn from(err: sqlx::Error) -> AppError {
-        if !crate::server::db::is_unique_violation(&err) {
-            crate::server::metrics::database_error(crate::server::db::is_unavailable(&err));
-        }
-        if crate::server::db::is_unavailable(&err) {
-            tracing::warn!(error = %err, "database unavailable");
-            AppError::Unavailable("the database is unavailable; try again shortly".into())
-        } else if crate::server::db::is_unique_violation(&err) {
-            AppError::Conflict { message: "already exists".into(), existing_id: None }
-        } else {
-            tracing::error!(error = %err, "database error");
-            AppError::Internal("internal error".into())
-        }
-    }
-}
-
 impl From<crate::server::store::StoreError> for AppError {
     fn from(err: crate::server::store::StoreError) -> AppError {
         match err {
-            crate::server::store::StoreError::Sqlx(err) => err.into(),
-            other if other.is_unavailable() => {
-                AppError::Unavailable("the database is unavailable; try again shortly".into())
-            }
-            other => {
-                tracing::error!(error = %other, "database error");
-                AppError::Internal("internal error".into())
-            }
+            crate::server::store::StoreError::Sqlx(err) => AppError::Database(err),
+            other => AppError::Store(other),
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        self.log();
+        let mut body = json!({ "error": self.code(), "message": self.public_message() });
         if let AppError::Conflict { existing_id: Some(id), .. } = &self {
             body["existing_id"] = json!(id);
         }
@@ -131,7 +182,7 @@ impl IntoResponse for AppError {
             body["merged_into"] = json!(survivor);
         }
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, AppError::Unavailable(_)) {
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
         }
         response

@@ -18,7 +18,7 @@ use crate::server::{
     webhook::payload::media_label,
     workspaces::{self, NewWorkspace, Rotation, Workspace, WEBHOOK_PATH},
 };
-use axum::http::{header, request::Parts};
+use axum::http::{header, request::Parts, StatusCode};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 use sqlx::Row;
@@ -43,6 +43,7 @@ fn answering_server_fn() -> bool {
 /// Turns an error into what the browser sees, with the HTTP status that names it when
 /// the server function was called over HTTP.
 pub(crate) fn refuse(err: AppError) -> UiError {
+    err.log();
     if answering_server_fn() {
         if let Some(response) = use_context::<ResponseOptions>() {
             response.set_status(err.status());
@@ -55,7 +56,11 @@ pub(crate) fn refuse(err: AppError) -> UiError {
         AppError::BadRequest(m) | AppError::Unprocessable(m) => UiError::Invalid(m),
         AppError::Conflict { message, .. } => UiError::Invalid(message),
         AppError::Unavailable(m) | AppError::TooManyRequests(m) => UiError::Unavailable(m),
-        other => UiError::Failed(other.to_string()),
+        other => match other.status() {
+            StatusCode::SERVICE_UNAVAILABLE => UiError::Unavailable(other.public_message()),
+            StatusCode::CONFLICT => UiError::Invalid(other.public_message()),
+            _ => UiError::Failed(other.public_message()),
+        },
     }
 }
 

@@ -229,3 +229,37 @@ async fn name_search_scans_the_names_index_on_sqlite() {
         plan.fetch_all(&app.db.pool).await.unwrap().iter().map(|row| row.get::<String, _>("detail")).collect();
     assert!(steps.iter().any(|step| step.contains("leads_by_names")), "plan: {steps:?}");
 }
+
+// A database error keeps its cause for the log, and tells the client only what it
+// means: a named unique constraint → 409 naming what exists (SQLite names columns,
+// PostgreSQL the constraint; both read the same), anything else → 500 "internal error".
+on_both_engines! {
+    async fn database_errors_answer_by_what_they_are_and_never_show_sql(app: TestApp) {
+        use axum::response::IntoResponse;
+        use leadline::server::error::AppError;
+        app.deliver(&v2_text("wamid.DBE1", "+6281234567890", CONVERSATION_ID, Some("Budi"), "halo"), None)
+            .await
+            .expect(StatusCode::OK);
+        let duplicate = sqlx::query(
+            "INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_valid, lead_status, source, \
+             created_at, updated_at) VALUES ('dup', $1, 'x', '+6281234567890', 1, 'new', 'manual', 0, 0)",
+        )
+        .bind(app.workspace.id.as_str())
+        .execute(&app.db.pool)
+        .await
+        .expect_err("the number is a lead already");
+        let err = AppError::from(duplicate);
+        assert_eq!(err.status(), StatusCode::CONFLICT);
+        assert_eq!(err.public_message(), "a lead with this phone number already exists");
+        assert!(err.to_string().starts_with("database error:"), "the cause is kept for the log: {err}");
+
+        let broken = sqlx::query("SELECT no_such_column FROM leads").execute(&app.db.pool).await.unwrap_err();
+        let err = AppError::from(broken);
+        assert!(err.to_string().contains("no_such_column"), "{err}");
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 10_000).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body, serde_json::json!({"error": "internal", "message": "internal error"}));
+    }
+}
