@@ -2,7 +2,7 @@
 //!
 //! The crate builds twice: with `ssr` it is the server (axum, sqlx, the Kapso webhook,
 //! the CLI); with `hydrate` it is the wasm bundle that makes the server-rendered pages
-//! interactive. `app` and `model` are shared by both halves; `server` exists only in the
+//! interactive. `app`, `model` and `url` are shared by both halves; `server` exists only in the
 //! first. ARCHITECTURE.md has the map.
 
 // Leptos view types nest deeply; type-erasing them (`into_any`) needs the headroom.
@@ -13,6 +13,7 @@ pub mod model;
 
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod url;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -165,15 +165,7 @@ impl LeadsQuery {
     /// The URL of this view, optionally starting after `cursor`.
     pub fn href(&self, cursor: Option<&str>) -> String {
         let mut params = Vec::new();
-        let encode = |s: &str| -> String {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                    b' ' => "+".to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect()
-        };
+        let encode = crate::url::encode;
         if !self.q.is_empty() {
             params.push(format!("q={}", encode(&self.q)));
         }

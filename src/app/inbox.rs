@@ -94,7 +94,7 @@ fn ConversationList(rows: Vec<ConversationRow>, now: i64, selected: Memo<Option<
     view! {
         <ul class="conversations" role="list">
             {rows.into_iter().map(|row| {
-                let href = format!("/inbox/{}", super::encode_component(&row.inbox_ref));
+                let href = format!("/inbox/{}", crate::url::encode(&row.inbox_ref));
                 let reference = row.inbox_ref.clone();
                 let is_open = move || selected.get().as_deref() == Some(reference.as_str());
                 let is_open_badge = is_open.clone();

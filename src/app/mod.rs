@@ -125,7 +125,7 @@ fn SignedInLayout() -> impl IntoView {
                     }
                     _ => {
                         let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
-                        let target = format!("/login?next={}", encode_component(&here));
+                        let target = format!("/login?next={}", crate::url::encode(&here));
                         view! { <GoTo path=target/> }.into_any()
                     }
                 }
@@ -228,16 +228,6 @@ fn badge_count(n: i64) -> String {
     } else {
         n.to_string()
     }
-}
-
-/// Percent-encodes a query-string value.
-pub fn encode_component(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Sends the browser elsewhere: a real `302` when the page is rendered on the server

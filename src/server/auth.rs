@@ -280,13 +280,6 @@ pub fn clear_session_cookie(state: &AppState, headers: &HeaderMap) -> HeaderValu
         .expect("valid header value")
 }
 
-/// Percent-encodes a query-string value (everything but unreserved characters).
-pub fn urlencode(text: &str) -> String {
-    const UNRESERVED: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
-}
-
 /// A local path to continue to after signing in; anything else becomes the Database view.
 ///
 /// Accepted: a path that resolves against our own origin to our own origin, made only of

@@ -92,7 +92,7 @@ async fn export_for_member(
     let Some(member) = member_from_headers(&state, &headers).await? else {
         // A plain link followed while signed out: sign in, then come back here.
         let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/leads.csv");
-        return Ok(Redirect::to(&format!("/login?next={}", crate::server::auth::urlencode(back))).into_response());
+        return Ok(Redirect::to(&format!("/login?next={}", crate::url::encode(back))).into_response());
     };
     let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
     export(state, member.workspace, &params)

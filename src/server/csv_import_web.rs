@@ -121,7 +121,7 @@ async fn upload(State(state): State<AppState>, headers: HeaderMap, mut multipart
     let text = match csv_import::decode(&bytes).and_then(|t| csv_import::sniff(t, member.workspace.region).map(|_| t)) {
         Ok(text) => text,
         Err(AppError::Unprocessable(why)) => {
-            return Ok(Redirect::to(&format!("/import?error={}", crate::server::auth::urlencode(&why))).into_response())
+            return Ok(Redirect::to(&format!("/import?error={}", crate::url::encode(&why))).into_response())
         }
         Err(err) => return Err(err),
     };
@@ -176,12 +176,10 @@ async fn confirm(
     let upload = csv_import::Upload { id: &id, progress: Some(&running.progress) };
     match csv_import::import(&state.db, &member.workspace, &stored.content, &mapping, &importer, Some(upload)).await {
         Ok(_) => Ok(Redirect::to(&format!("/import/{id}")).into_response()),
-        Err(AppError::Unprocessable(why)) | Err(AppError::Unavailable(why)) => Ok(Redirect::to(&format!(
-            "/import/{id}?phone={}&error={}",
-            mapping.phone,
-            crate::server::auth::urlencode(&why)
-        ))
-        .into_response()),
+        Err(AppError::Unprocessable(why)) | Err(AppError::Unavailable(why)) => {
+            Ok(Redirect::to(&format!("/import/{id}?phone={}&error={}", mapping.phone, crate::url::encode(&why)))
+                .into_response())
+        }
         Err(err) => Err(err),
     }
 }

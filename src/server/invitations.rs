@@ -257,7 +257,7 @@ struct AcceptForm {
 }
 
 fn back(token: &str, error: &str) -> Response {
-    Redirect::to(&format!("/invite?token={}&error={error}", crate::server::auth::urlencode(token))).into_response()
+    Redirect::to(&format!("/invite?token={}&error={error}", crate::url::encode(token))).into_response()
 }
 
 /// Accepts an invitation: creates the invitee's account with their own password, or

@@ -154,7 +154,7 @@ async fn reset_password(
         return Ok(Redirect::to("/reset-password?error=closed").into_response());
     }
     let back = |code: &str| {
-        Redirect::to(&format!("/reset-password?token={}&error={code}", auth::urlencode(&token))).into_response()
+        Redirect::to(&format!("/reset-password?token={}&error={code}", crate::url::encode(&token))).into_response()
     };
     if form.new_password != form.new_password_confirm {
         return Ok(back("mismatch"));

@@ -15,8 +15,7 @@
 //!   proxies wrote in `X-Forwarded-For` (see `security::TrustProxy`).
 
 use crate::server::{
-    accounts,
-    auth::{self, urlencode},
+    accounts, auth,
     clock::now_ms,
     error::{AppError, AppResult},
     http::AppState,
@@ -249,9 +248,9 @@ struct SignInForm {
 
 /// Where the sign-in page is, with a reason to show and what was typed.
 fn back_to_sign_in(error: &str, email: &str, next: Option<&str>) -> Response {
-    let mut url = format!("/login?error={error}&email={}", urlencode(email));
+    let mut url = format!("/login?error={error}&email={}", crate::url::encode(email));
     if let Some(next) = next {
-        url.push_str(&format!("&next={}", urlencode(next)));
+        url.push_str(&format!("&next={}", crate::url::encode(next)));
     }
     Redirect::to(&url).into_response()
 }

@@ -185,7 +185,7 @@ pub fn lead_view(record: &LeadRecord, workspace: &Workspace) -> LeadRow {
         created_ms: record.created_at,
         created_local: local_display(record.created_at, &workspace.time_zone),
         created_iso: rfc3339(record.created_at),
-        inbox_path: record.inbox_ref.as_ref().map(|r| format!("/inbox/{}", auth::urlencode(r))),
+        inbox_path: record.inbox_ref.as_ref().map(|r| format!("/inbox/{}", crate::url::encode(r))),
         unread: record.unread_count,
         waiting_since_ms: record.awaiting_reply_since,
         window_closes_ms: record.last_inbound_at.map(|at| at + crate::server::replies::WINDOW_MS),
@@ -288,8 +288,8 @@ pub async fn update_lead(
         let separator = if referer.contains('?') { '&' } else { '?' };
         leptos_axum::redirect(&format!(
             "{referer}{separator}edit_error={}&edit_lead={}",
-            auth::urlencode(&err.to_string()),
-            auth::urlencode(&lead_id)
+            crate::url::encode(&err.to_string()),
+            crate::url::encode(&lead_id)
         ));
     }
     result
@@ -333,7 +333,7 @@ pub async fn lead_detail(id: String) -> Result<LeadDetail, UiError> {
         .ok_or_else(|| refuse(AppError::not_found("lead")))?;
     if let Some(survivor) = lead.merged_into.clone() {
         // Old links to a merged lead lead to the one it was merged into.
-        leptos_axum::redirect(&format!("/leads/{}", auth::urlencode(&survivor)));
+        leptos_axum::redirect(&format!("/leads/{}", crate::url::encode(&survivor)));
         let survivor = LeadId::parse(&survivor).ok_or_else(|| refuse(AppError::not_found("lead")))?;
         lead = leads::find(&state.db, &member.workspace, &survivor)
             .await

@@ -5,7 +5,6 @@
 use crate::app::api::{IdentityView, MergePreviewView, MergeView, UiError};
 use crate::model::LeadStatus;
 use crate::server::{
-    auth,
     clock::local_display,
     error::{AppError, AppResult},
     http::AppState,
@@ -56,12 +55,12 @@ pub async fn merge(lead_id_text: String, other_id: String, lead_status: String) 
     let result = merge_inner(&lead_id_text, &other_id, &lead_status).await;
     if posted_without_javascript() {
         match &result {
-            Ok(survivor) => leptos_axum::redirect(&format!("/leads/{}", auth::urlencode(survivor))),
+            Ok(survivor) => leptos_axum::redirect(&format!("/leads/{}", crate::url::encode(survivor))),
             Err(err) => leptos_axum::redirect(&format!(
                 "/leads/merge?a={}&b={}&error={}",
-                auth::urlencode(&lead_id_text),
-                auth::urlencode(&other_id),
-                auth::urlencode(&err.to_string())
+                crate::url::encode(&lead_id_text),
+                crate::url::encode(&other_id),
+                crate::url::encode(&err.to_string())
             )),
         }
     }

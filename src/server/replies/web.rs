@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
 
 /// Where a reply's answer sends a plain form post: back to its thread.
 fn back_to(inbox_ref: &str, problem: Option<&str>) {
-    let mut path = format!("/inbox/{}", crate::server::auth::urlencode(inbox_ref));
+    let mut path = format!("/inbox/{}", crate::url::encode(inbox_ref));
     if let Some(code) = problem {
         path.push_str(&format!("?reply_error={code}"));
     }
