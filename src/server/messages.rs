@@ -99,7 +99,7 @@ pub async fn for_lead(
     let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if messages.len() > limit {
         messages.truncate(limit);
-        messages.last().map(|m| hex::encode(format!("{}|{}", m.sent_at_ms, m.id)))
+        messages.last().map(|m| crate::server::cursor::encode(&[&m.sent_at_ms.to_string(), &m.id]))
     } else {
         None
     };
@@ -127,10 +127,8 @@ pub async fn latest_for_lead(
 }
 
 fn decode_cursor(cursor: &str) -> AppResult<(i64, String)> {
-    let invalid = || AppError::BadRequest("invalid cursor: pass back next_cursor exactly as received".into());
-    let text = String::from_utf8(hex::decode(cursor.trim()).map_err(|_| invalid())?).map_err(|_| invalid())?;
-    let (at, id) = text.split_once('|').ok_or_else(invalid)?;
-    Ok((at.parse().map_err(|_| invalid())?, id.to_string()))
+    let [at, id] = crate::server::cursor::decode::<2>(cursor)?;
+    Ok((at.parse().map_err(|_| crate::server::cursor::invalid())?, id))
 }
 
 #[derive(Serialize)]

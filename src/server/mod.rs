@@ -20,6 +20,7 @@ pub mod csv_export;
 pub mod csv_import;
 pub mod csv_import_progress;
 pub mod csv_import_web;
+pub mod cursor;
 pub mod db;
 pub mod delivery_web;
 pub mod error;

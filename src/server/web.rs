@@ -437,17 +437,17 @@ pub async fn list_conversations(q: String, cursor: String) -> Result<Conversatio
     }
     let next_cursor = if views.len() > PAGE_SIZE {
         views.truncate(PAGE_SIZE);
-        keys.get(PAGE_SIZE - 1).map(|(at, id)| hex::encode(format!("{at}|{id}")))
+        keys.get(PAGE_SIZE - 1).map(|(at, id)| crate::server::cursor::encode(&[&at.to_string(), id]))
     } else {
         None
     };
     Ok(ConversationsPage { rows: views, next_cursor, now_ms: now_ms() })
 }
 
+/// A bad cursor shows the first page (the Inbox's "more" link is the only maker of one).
 fn decode_conversation_cursor(cursor: &str) -> Option<(i64, String)> {
-    let text = String::from_utf8(hex::decode(cursor.trim()).ok()?).ok()?;
-    let (at, id) = text.split_once('|')?;
-    Some((at.parse().ok()?, id.to_string()))
+    let [at, id] = crate::server::cursor::decode::<2>(cursor).ok()?;
+    Some((at.parse().ok()?, id))
 }
 
 /// How many of a lead's latest messages a thread shows.

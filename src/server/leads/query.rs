@@ -4,6 +4,7 @@
 use super::{lead_from_row, LeadRecord, LEAD_COLUMNS};
 use crate::model::LeadStatus;
 use crate::server::{
+    cursor,
     db::Db,
     error::{AppError, AppResult},
     ids::LeadId,
@@ -101,25 +102,19 @@ fn encode_cursor(sort: SortKey, descending: bool, lead: &LeadRecord) -> String {
         SortKey::Waiting => lead.awaiting_reply_since.unwrap_or_default().to_string(),
         SortKey::Name => lead.name_sort.clone(),
     };
-    hex::encode(format!("{}|{}|{}|{}", sort.as_str(), if descending { "d" } else { "a" }, lead.id, key))
+    let direction = if descending { "d" } else { "a" };
+    cursor::encode(&[sort.as_str(), direction, lead.id.as_str(), &key])
 }
 
 fn decode_cursor(cursor: &str, sort: SortKey, descending: bool) -> AppResult<(CursorKey, String)> {
-    let invalid = || AppError::BadRequest("invalid cursor: pass back next_cursor exactly as received".into());
-    let text = String::from_utf8(hex::decode(cursor.trim()).map_err(|_| invalid())?).map_err(|_| invalid())?;
-    let mut parts = text.splitn(4, '|');
-    let (Some(sort_name), Some(direction), Some(id), Some(key)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid());
-    };
+    let [sort_name, direction, id, key] = cursor::decode::<4>(cursor)?;
     if sort_name != sort.as_str() || direction != if descending { "d" } else { "a" } {
         return Err(AppError::BadRequest("the cursor belongs to another sort order; start again without it".into()));
     }
-    let id = LeadId::parse(id).ok_or_else(invalid)?.into_string();
+    let id = LeadId::parse(&id).ok_or_else(cursor::invalid)?.into_string();
     let key = match sort {
-        SortKey::Name => CursorKey::Text(key.to_string()),
-        _ => CursorKey::Number(key.parse().map_err(|_| invalid())?),
+        SortKey::Name => CursorKey::Text(key),
+        _ => CursorKey::Number(key.parse().map_err(|_| cursor::invalid())?),
     };
     Ok((key, id))
 }
