@@ -169,6 +169,44 @@ pub struct LeadEvent {
     pub created: bool,
 }
 
+/// The orders the Database view offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    #[default]
+    LastActivity,
+    Name,
+    Created,
+    /// Longest-waiting first: only leads that need a reply (`needs_reply`).
+    Waiting,
+}
+
+impl SortKey {
+    pub fn parse(text: &str) -> Option<SortKey> {
+        match text {
+            "last_activity" | "activity" => Some(SortKey::LastActivity),
+            "name" => Some(SortKey::Name),
+            "created" | "created_at" => Some(SortKey::Created),
+            "waiting" => Some(SortKey::Waiting),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::LastActivity => "last_activity",
+            SortKey::Name => "name",
+            SortKey::Created => "created",
+            SortKey::Waiting => "waiting",
+        }
+    }
+
+    /// Newest first for times, A→Z for names.
+    pub fn default_descending(self) -> bool {
+        !matches!(self, SortKey::Name | SortKey::Waiting)
+    }
+}
+
 /// The steps of a CSV import, in order (its progress bar's `event: progress`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -198,6 +236,17 @@ pub struct ImportProgress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_sort_key_reads_back_from_its_name_and_aliases_agree() {
+        for key in [SortKey::LastActivity, SortKey::Name, SortKey::Created, SortKey::Waiting] {
+            assert_eq!(SortKey::parse(key.as_str()), Some(key));
+        }
+        assert_eq!(SortKey::parse("activity"), Some(SortKey::LastActivity));
+        assert_eq!(SortKey::parse("created_at"), Some(SortKey::Created));
+        assert_eq!(SortKey::parse("Name"), None);
+        assert!(SortKey::LastActivity.default_descending() && !SortKey::Name.default_descending());
+    }
+
     use super::*;
 
     #[test]

@@ -131,22 +131,15 @@ pub struct LeadsQuery {
     pub needs_reply: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortColumn {
-    Activity,
-    Name,
-    Created,
-    Waiting,
-}
+/// The Database's sort orders: the one vocabulary both halves parse.
+pub use crate::model::SortKey;
 
 impl LeadsQuery {
-    pub fn sort_column(&self) -> SortColumn {
-        match self.sort.as_str() {
-            "name" => SortColumn::Name,
-            "created" => SortColumn::Created,
-            "waiting" => SortColumn::Waiting,
-            "" if self.needs_reply() => SortColumn::Waiting,
-            _ => SortColumn::Activity,
+    pub fn sort_column(&self) -> SortKey {
+        match SortKey::parse(&self.sort) {
+            Some(key) => key,
+            None if self.sort.is_empty() && self.needs_reply() => SortKey::Waiting,
+            None => SortKey::LastActivity,
         }
     }
 
@@ -158,7 +151,7 @@ impl LeadsQuery {
         match self.order.as_str() {
             "asc" => false,
             "desc" => true,
-            _ => !matches!(self.sort_column(), SortColumn::Name | SortColumn::Waiting),
+            _ => self.sort_column().default_descending(),
         }
     }
 
@@ -195,9 +188,9 @@ impl LeadsQuery {
     pub fn sort_href(&self, column: &str) -> String {
         let current = self.sort_column();
         let target = match column {
-            "name" => SortColumn::Name,
-            "created" => SortColumn::Created,
-            _ => SortColumn::Activity,
+            "name" => SortKey::Name,
+            "created" => SortKey::Created,
+            _ => SortKey::LastActivity,
         };
         let order = if current == target {
             if self.descending() {
@@ -205,7 +198,7 @@ impl LeadsQuery {
             } else {
                 "desc"
             }
-        } else if target == SortColumn::Name {
+        } else if target == SortKey::Name {
             "asc"
         } else {
             "desc"
@@ -217,7 +210,7 @@ impl LeadsQuery {
     /// Whether the view is the default one (newest activity first, no filter), where
     /// live updates can put new and active leads on top.
     pub fn is_activity_feed(&self) -> bool {
-        self.sort_column() == SortColumn::Activity
+        self.sort_column() == SortKey::LastActivity
             && self.descending()
             && self.q.trim().is_empty()
             && self.status.is_empty()

@@ -10,7 +10,7 @@ pub use detail::LeadPage;
 pub use merge::MergePage;
 
 use super::api::{
-    fetch_lead_row, list_leads, rename_lead, set_lead_status, EditLead, LeadRow, LeadsPage, LeadsQuery, Me, SortColumn,
+    fetch_lead_row, list_leads, rename_lead, set_lead_status, EditLead, LeadRow, LeadsPage, LeadsQuery, Me, SortKey,
 };
 use super::i18n::{lead_count, relative_time, source_label, status_label, t};
 use super::live::{self, LeadEvent, LiveState};
@@ -149,10 +149,8 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
     let arrived_elsewhere = RwSignal::new(0_usize);
     let loading_more = RwSignal::new(false);
     let feed = query.is_activity_feed();
-    let newest_first = query.sort_column() == SortColumn::Created
-        && query.descending()
-        && query.q.is_empty()
-        && query.status.is_empty();
+    let newest_first =
+        query.sort_column() == SortKey::Created && query.descending() && query.q.is_empty() && query.status.is_empty();
 
     let move_to_top = move |id: &str| {
         if editing.get_untracked().as_deref() == Some(id) {
@@ -351,10 +349,10 @@ fn LeadTableBody(
 ) -> impl IntoView {
     let strings = t();
     let sorted = query.sort_column();
-    let arrow = |column: SortColumn| {
+    let arrow = |column: SortKey| {
         (sorted == column).then(|| view! { <span class="sort-arrow" aria-hidden="true">{if query.descending() { " ↓" } else { " ↑" }}</span> })
     };
-    let aria_sort = |column: SortColumn| {
+    let aria_sort = |column: SortKey| {
         if sorted == column {
             if query.descending() {
                 "descending"
@@ -370,17 +368,17 @@ fn LeadTableBody(
             <table class="leads" aria-label=strings.database_title>
                 <thead>
                     <tr>
-                        <th scope="col" aria-sort=aria_sort(SortColumn::Name)>
-                            <a href=query.sort_href("name")>{strings.col_name}{arrow(SortColumn::Name)}</a>
+                        <th scope="col" aria-sort=aria_sort(SortKey::Name)>
+                            <a href=query.sort_href("name")>{strings.col_name}{arrow(SortKey::Name)}</a>
                         </th>
                         <th scope="col">{strings.col_phone}</th>
                         <th scope="col">{strings.col_status}</th>
                         <th scope="col">{strings.col_source}</th>
-                        <th scope="col" aria-sort=aria_sort(SortColumn::Activity)>
-                            <a href=query.sort_href("last_activity")>{strings.col_last_activity}{arrow(SortColumn::Activity)}</a>
+                        <th scope="col" aria-sort=aria_sort(SortKey::LastActivity)>
+                            <a href=query.sort_href("last_activity")>{strings.col_last_activity}{arrow(SortKey::LastActivity)}</a>
                         </th>
-                        <th scope="col" aria-sort=aria_sort(SortColumn::Created)>
-                            <a href=query.sort_href("created")>{strings.col_created}{arrow(SortColumn::Created)}</a>
+                        <th scope="col" aria-sort=aria_sort(SortKey::Created)>
+                            <a href=query.sort_href("created")>{strings.col_created}{arrow(SortKey::Created)}</a>
                         </th>
                         <th scope="col">{strings.col_actions}</th>
                     </tr>

@@ -3,6 +3,7 @@
 
 use super::{lead_from_row, LeadRecord, LEAD_COLUMNS};
 use crate::model::LeadStatus;
+pub use crate::model::SortKey;
 use crate::server::{
     cursor,
     db::Db,
@@ -11,46 +12,11 @@ use crate::server::{
     phone::search_prefixes,
     workspaces::Workspace,
 };
-use serde::{Deserialize, Serialize};
+
 use sqlx::Row;
 
-/// The orders the Database view offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SortKey {
-    #[default]
-    LastActivity,
-    Name,
-    Created,
-    /// Longest-waiting first: only leads that need a reply (`needs_reply`).
-    Waiting,
-}
-
 impl SortKey {
-    pub fn parse(text: &str) -> Option<SortKey> {
-        match text {
-            "last_activity" | "activity" => Some(SortKey::LastActivity),
-            "name" => Some(SortKey::Name),
-            "created" | "created_at" => Some(SortKey::Created),
-            "waiting" => Some(SortKey::Waiting),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SortKey::LastActivity => "last_activity",
-            SortKey::Name => "name",
-            SortKey::Created => "created",
-            SortKey::Waiting => "waiting",
-        }
-    }
-
-    /// Newest first for times, A→Z for names.
-    pub fn default_descending(self) -> bool {
-        !matches!(self, SortKey::Name | SortKey::Waiting)
-    }
-
+    /// The column the listing sorts by (server side only).
     fn column(self) -> &'static str {
         match self {
             SortKey::LastActivity => "l.activity_sort",
