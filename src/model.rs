@@ -169,6 +169,32 @@ pub struct LeadEvent {
     pub created: bool,
 }
 
+/// Who wrote a message: the customer (`inbound`) or the business (`outbound`). Parsed
+/// once, at the edge (a delivery, a database row), so no `"inbound"` string travels inward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Direction> {
+        match text {
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
+            _ => None,
+        }
+    }
+}
+
 /// The orders the Database view offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -1,5 +1,6 @@
 //! Messages of a lead: the thread the Inbox shows and the API lists, oldest first.
 
+use crate::model::Direction;
 use crate::server::{
     auth::ApiWorkspace,
     clock::rfc3339,
@@ -26,7 +27,7 @@ pub fn router() -> Router<AppState> {
 pub struct MessageRecord {
     pub id: String,
     pub kapso_message_id: String,
-    pub direction: String,
+    pub direction: Direction,
     #[serde(rename = "type")]
     pub message_type: String,
     pub content: Option<String>,
@@ -57,7 +58,10 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, sqlx::Error> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
         kapso_message_id: row.try_get("kapso_message_id")?,
-        direction: row.try_get("direction")?,
+        direction: {
+            let text: String = row.try_get("direction")?;
+            Direction::parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("unknown direction `{text}`").into()))?
+        },
         message_type: row.try_get("message_type")?,
         content: row.try_get("content")?,
         media_url: row.try_get("media_url")?,

@@ -3,7 +3,7 @@
 //! results for the browser (times in the workspace's zone, display names, links).
 
 use crate::app::api::*;
-use crate::model::{clean_manual_name, LeadStatus, Role};
+use crate::model::{clean_manual_name, Direction, LeadStatus, Role};
 use crate::server::{
     accounts,
     auth::{self, Member},
@@ -503,10 +503,10 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
         .iter()
         .map(|m| MessageView {
             id: m.id.clone(),
-            inbound: m.direction == "inbound",
+            inbound: m.direction == Direction::Inbound,
             kind: m.message_type.clone(),
             // Our own templates read as what the customer got, marked as a template.
-            label: if m.message_type == "template" && m.direction == "outbound" {
+            label: if m.message_type == "template" && m.direction == Direction::Outbound {
                 Some("[Template]".to_string())
             } else {
                 media_label(&m.message_type, false).map(str::to_string)
@@ -516,7 +516,7 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
             media_url: m.media_url.clone().filter(|url| url.starts_with("https://") || url.starts_with("http://")),
             quoted: m.reply_to_kapso_message_id.as_deref().map(|reply_to| match by_wamid.get(reply_to) {
                 Some(original) => Quoted {
-                    from_customer: original.direction == "inbound",
+                    from_customer: original.direction == Direction::Inbound,
                     text: original
                         .content
                         .clone()
@@ -534,7 +534,7 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
             contacts: cards.remove(&m.id).unwrap_or_default(),
             // Only our replies that never got a wamid: failed before Kapso took them,
             // or interrupted (unknown).
-            can_retry: m.direction == "outbound"
+            can_retry: m.direction == Direction::Outbound
                 && matches!(m.status.as_deref(), Some("failed" | "unknown"))
                 && m.kapso_message_id.starts_with("leadline:"),
         })

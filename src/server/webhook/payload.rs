@@ -67,20 +67,7 @@ pub enum Event {
 pub use super::health::ErrorNotice;
 pub use crate::server::contact_cards::SharedContact;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    Inbound,
-    Outbound,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-}
+pub use crate::model::Direction;
 
 /// Outbound delivery status; the order is the order statuses may advance in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
