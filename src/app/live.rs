@@ -116,7 +116,9 @@ pub fn subscribe(
         });
         Effect::new(move |started: Option<bool>| {
             if started.is_none() {
-                browser::open(handlers.clone());
+                // Untracked: what opening reads (the page's resources, for `since`) must
+                // not make this effect run again, which would close the stream.
+                untrack(|| browser::open(handlers.clone()));
                 let keep = send_wrapper::SendWrapper::new(handlers.clone());
                 on_cleanup(move || browser::close(&keep));
             }
