@@ -1,8 +1,8 @@
 // CSV import through the pages (upload → mapping and preview → dry run → import →
 // report), then the export of the filtered Database view, compared with what was
 // imported. Screenshots at 390 px and at desktop size.
-import { expect, Page, test } from '@playwright/test';
-import { artifacts, OWNER, Server, startServer } from './server';
+import { expect, test } from '@playwright/test';
+import { artifacts, Server, signInAsOwner, startServer } from './server';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -16,14 +16,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await server?.stop();
 });
-
-async function signIn(page: Page) {
-  await page.goto(`${server.baseUrl}/login`);
-  await page.getByLabel('Email').fill(OWNER.email);
-  await page.getByLabel('Password').fill(OWNER.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/leads/);
-}
 
 const STATUSES = ['new', 'hot', 'warm', 'cold'];
 
@@ -43,7 +35,7 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844
     await page.setViewportSize({ width, height });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await signIn(page);
+    await signInAsOwner(page, server);
     await page.getByRole('link', { name: 'Import CSV' }).click();
     await expect(page).toHaveURL(/\/import$/);
     const csvPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'leadline-import-')), 'pelanggan.csv');
@@ -85,6 +77,11 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844
       await expect(page.getByTestId('import-progress')).toBeVisible();
       await expect(page.getByTestId('import-progress')).toContainText('Starting the import');
       await page.screenshot({ path: path.join(artifacts, `import-progress-${label}.png`), fullPage: true });
+      // The bar on a phone, too (only this run imports).
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.getByTestId('import-progress').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(artifacts, 'import-progress-phone.png') });
+      await page.setViewportSize({ width, height });
       release();
       await expect(page.getByTestId('import-result')).toBeVisible();
       await page.unroute('**/import/*/confirm');
