@@ -1,6 +1,6 @@
 // The first run of a fresh install, as a self-hoster meets it, and signing out.
 import { expect, test } from '@playwright/test';
-import { artifacts, deliver, kapsoMessage, Server, startServer } from './server';
+import { artifacts, deliver, kapsoMessage, Server, startServer, hydrated } from './server';
 import * as path from 'path';
 
 let server: Server;
@@ -17,7 +17,7 @@ test('setup link → owner → empty Database with instructions → a delivery s
   const link = server.output().match(/(http:\/\/\S+\/setup\?token=[0-9a-f]+)/);
   expect(link, `serve printed no setup link:\n${server.output()}`).not.toBeNull();
   await page.goto(link![1]);
-  await expect(page.locator('html.js')).toHaveCount(1);
+  await hydrated(page);
   await page.getByLabel('Business name').fill('Warung Sari');
   await page.getByLabel('Kapso phone number ID').fill('123456789012345');
   await page.getByLabel('Your email').fill('sari@warung.example');
@@ -33,7 +33,7 @@ test('setup link → owner → empty Database with instructions → a delivery s
 
   await page.getByRole('link', { name: 'Go to your Database' }).click();
   await expect(page).toHaveURL(/\/leads$/);
-  await expect(page.locator('html.js')).toHaveCount(1);
+  await hydrated(page);
   await expect(page.getByRole('heading', { name: 'No leads yet' })).toBeVisible();
   await expect(page.getByTestId('webhook-url')).toHaveText(`${server.baseUrl}/api/webhook/kapso`);
 

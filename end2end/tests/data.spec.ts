@@ -2,7 +2,7 @@
 // report), then the export of the filtered Database view, compared with what was
 // imported. Screenshots at 390 px and at desktop size.
 import { expect, test } from '@playwright/test';
-import { artifacts, Server, signInAsOwner, startServer } from './server';
+import { artifacts, Server, signInAsOwner, startServer, hydrated } from './server';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -72,7 +72,7 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844
         await held;
         await route.continue();
       });
-      await expect(page.locator('html.js')).toHaveCount(1);
+      await hydrated(page);
       await page.getByRole('button', { name: /Import 1000 new lead/ }).click();
       await expect(page.getByTestId('import-progress')).toBeVisible();
       await expect(page.getByTestId('import-progress')).toContainText('Starting the import');

@@ -1,6 +1,6 @@
 // The Database view and the Inbox, driven as a salesperson and as Kapso.
 import { expect, Page, test } from '@playwright/test';
-import { artifacts, deliver, kapsoMessage, metaMessage, OWNER, Server, startServer } from './server';
+import { artifacts, deliver, kapsoMessage, metaMessage, OWNER, Server, startServer, hydrated } from './server';
 import * as path from 'path';
 
 let server: Server;
@@ -19,11 +19,6 @@ async function signIn(page: Page) {
   await page.getByLabel('Password').fill(OWNER.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/leads/);
-}
-
-/** Waits until the page is hydrated (interactive). */
-async function hydrated(page: Page) {
-  await expect(page.locator('html.js')).toHaveCount(1);
 }
 
 function row(page: Page, name: string) {

@@ -2,7 +2,7 @@
 // driven as Kapso (signed deliveries) and as a salesperson, at phone and desktop sizes.
 import { expect, Page, test } from '@playwright/test';
 import { createHmac } from 'crypto';
-import { artifacts, deliver, signInAsOwner, OWNER, PHONE_NUMBER_ID, Server, startServer } from './server';
+import { artifacts, deliver, signInAsOwner, OWNER, PHONE_NUMBER_ID, Server, startServer, hydrated } from './server';
 import * as path from 'path';
 
 let server: Server;
@@ -17,10 +17,6 @@ test.afterAll(async () => {
 
 async function signIn(page: Page) {
   await signInAsOwner(page, server);
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator('html.js')).toHaveCount(1);
 }
 
 let next = 0;

@@ -3,7 +3,7 @@
 // workspace invites the same person, who accepts by signing in with that password and
 // switches between the two workspaces. At phone width (390 px) and desktop.
 import { Browser, expect, Page, test } from '@playwright/test';
-import { artifacts, cli, OWNER, Server, startServer } from './server';
+import { artifacts, cli, OWNER, Server, startServer, hydrated } from './server';
 import * as path from 'path';
 
 const PHONE = { width: 390, height: 844 };
@@ -37,7 +37,7 @@ async function signIn(browser: Browser, who: { email: string; password: string }
 /** Invites `email` from Settings and returns the one-time link shown. */
 async function invite(page: Page, email: string, role: string, shot: string): Promise<string> {
   await page.goto(`${server.baseUrl}/settings`);
-  await expect(page.locator('html.js')).toHaveCount(1);
+  await hydrated(page);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Role', { exact: true }).selectOption({ label: role });
   await page.getByRole('button', { name: 'Create invitation link' }).click();
@@ -90,7 +90,7 @@ test('an invited colleague joins with their own password, then joins a second wo
   await desk.getByLabel('Password', { exact: true }).fill(COLLEAGUE.password);
   await desk.getByRole('button', { name: 'Sign in and join' }).click();
   await expect(desk).toHaveURL(/\/leads$/);
-  await expect(desk.locator('html.js')).toHaveCount(1);
+  await hydrated(desk);
 
   // She switches between her two workspaces.
   const switcher = desk.getByLabel('Workspace');

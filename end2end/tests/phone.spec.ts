@@ -2,7 +2,7 @@
 // scrolling, the Database as one compact card per lead whose controls are touch-sized,
 // and the desktop Database left as it was (screenshots of both in artifacts/).
 import { expect, Locator, Page, test } from '@playwright/test';
-import { artifacts, cli, deliver, kapsoMessage, PHONE_NUMBER_ID, Server, signInAsOwner, startServer } from './server';
+import { artifacts, cli, deliver, kapsoMessage, PHONE_NUMBER_ID, Server, signInAsOwner, startServer, hydrated } from './server';
 import * as path from 'path';
 
 const PHONE = { width: 390, height: 844 };
@@ -62,10 +62,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await server?.stop();
 });
-
-async function hydrated(page: Page) {
-  await expect(page.locator('html.js')).toHaveCount(1);
-}
 
 /** The page itself never scrolls sideways (inner scrollers may). */
 async function expectNoSidewaysScroll(page: Page, what: string) {

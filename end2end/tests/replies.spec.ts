@@ -3,7 +3,7 @@
 // the needs-reply list, longest waiting first, emptied live when someone answers.
 import { test, expect } from '@playwright/test';
 import * as path from 'path';
-import { artifacts, cli, deliver, kapsoMessage, PHONE_NUMBER_ID, Server, signInAsOwner, startServer } from './server';
+import { artifacts, cli, deliver, kapsoMessage, PHONE_NUMBER_ID, Server, signInAsOwner, startServer, hydrated } from './server';
 import { FakeKapso, startFakeKapso } from './fake-kapso';
 
 let server: Server;
@@ -45,6 +45,8 @@ test('a reply is queued, sent through Kapso and its delivery tick moves live', a
   await signInAsOwner(page, server);
   await page.goto(`${server.baseUrl}/inbox/${conversation}`);
   await expect(page.getByTestId('window')).toHaveText(/Window closes in 23 h 5\d min/);
+  // Enter sends only once the page is interactive (before that it is a textarea's newline).
+  await hydrated(page);
 
   const box = page.getByLabel('Reply', { exact: true });
   // Shift+Enter is a new line, not a send.
@@ -78,6 +80,7 @@ test('after 24 hours the composer offers templates instead of free text', async 
   await signInAsOwner(page, server);
   await page.goto(`${server.baseUrl}/inbox/${conversation}`);
   await expect(page.getByText("WhatsApp's 24-hour window is closed")).toBeVisible();
+  await hydrated(page);
   await expect(page.getByLabel('Reply', { exact: true })).toHaveCount(0);
   await page.getByLabel('Template').selectOption('follow_up|id');
   await page.getByLabel('Value {{1}}').fill('Budi');

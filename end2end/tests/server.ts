@@ -163,6 +163,11 @@ export function metaMessage(opts: { waId: string; name: string; text: string }) 
 export const artifacts = path.join(__dirname, '..', 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 
+/** Waits until the page is hydrated (interactive): the shell marks `<html class="js">` then. */
+export async function hydrated(page: Page) {
+  await expect(page.locator('html.js')).toHaveCount(1);
+}
+
 /** Signs the workspace owner in through the real form and waits for the Database. */
 export async function signInAsOwner(page: Page, server: Server) {
   await page.goto(`${server.baseUrl}/login`);
