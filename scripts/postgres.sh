@@ -31,13 +31,18 @@ start_postgres() {
     fi
     "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$PG_DIR/initdb.log" 2>&1 \
         || { cat "$PG_DIR/initdb.log" >&2; return 1; }
-    # Durability settings off: this cluster lives for one test run.
+    # Durability settings off: this cluster lives for one test run. PG_DURABLE=1 keeps
+    # PostgreSQL's production defaults (fsync, synchronous_commit, full_page_writes on):
+    # benchmarks measure with those.
+    local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${PG_DURABLE:-0}" = 1 ] && durability=""
     "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 $durability" \
         start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
     PG_RUN=("${run[@]}")
     PG_BIN="$bin"
     export LEADLINE_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    PG_PID="$(head -n1 "$PG_DIR/data/postmaster.pid")"
     say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $port"
 }
 

@@ -86,6 +86,10 @@ struct Args {
     /// The server's process id: report its CPU time per delivery.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// PostgreSQL's postmaster: report the CPU time of its whole process tree (the
+    /// backends serving the server included) per delivery.
+    #[arg(long)]
+    db_pid: Option<u32>,
     /// Clock ticks per second of /proc/<pid>/stat (`getconf CLK_TCK`).
     #[arg(long, default_value_t = 100)]
     clk_tck: u64,
@@ -298,13 +302,32 @@ async fn live_stream(
     totals
 }
 
+/// The fields of /proc/<pid>/stat from field 3 on (after the command name), if the
+/// process still exists.
+fn stat_fields(pid: u32) -> Option<Vec<u64>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    Some(after_name.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect())
+}
+
 /// The process's user + system CPU time in microseconds.
 fn cpu_us(pid: u32, clk_tck: u64) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
-    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5); `after_name` starts at field 3.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let fields = stat_fields(pid).expect("read /proc/<pid>/stat");
+    // Fields 14 and 15 of stat(5) (utime, stime); `fields` starts at field 4.
+    (fields[10] + fields[11]) * 1_000_000 / clk_tck
+}
+
+/// CPU time of a process and all its children, living (utime + stime of each) and
+/// exited (the parent's cutime + cstime): PostgreSQL's postmaster and its backends.
+fn tree_cpu_us(pid: u32, clk_tck: u64) -> u64 {
+    let own = stat_fields(pid).expect("read /proc/<pid>/stat");
+    let mut ticks = own[10] + own[11] + own[12] + own[13];
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if let Some(fields) = stat_fields(child).filter(|f| f[0] == pid as u64) {
+            ticks += fields[10] + fields[11];
+        }
+    }
     ticks * 1_000_000 / clk_tck
 }
 
@@ -332,6 +355,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let cpu_before = args.server_pid.map(|pid| cpu_us(pid, args.clk_tck));
+    let db_cpu_before = args.db_pid.map(|pid| tree_cpu_us(pid, args.clk_tck));
     let start = Instant::now() + Duration::from_millis(50);
     let seconds = if args.deliveries.is_some() { 86_400.0 } else { args.seconds };
     let deadline = start + Duration::from_secs_f64(seconds);
@@ -360,6 +384,12 @@ async fn main() {
         }
         _ => None,
     };
+    let db_cpu_per_delivery_us = match (args.db_pid, db_cpu_before) {
+        (Some(pid), Some(before)) if deliveries > 0 => {
+            Some((tree_cpu_us(pid, args.clk_tck).saturating_sub(before) as f64 / deliveries as f64).round())
+        }
+        _ => None,
+    };
     latencies.sort_unstable();
     // Give the last events time to arrive, then close the streams.
     if args.sse_streams > 0 {
@@ -380,6 +410,7 @@ async fn main() {
     }
     event_latencies.sort_unstable();
     let report = json!({
+        "run": args.run,
         "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
         "target_rate": args.rate,
         "messages_per_delivery": args.batch,
@@ -397,6 +428,7 @@ async fn main() {
             "max": percentile(&latencies, 100.0),
         },
         "server_cpu_us_per_delivery": cpu_per_delivery_us,
+        "postgres_cpu_us_per_delivery": db_cpu_per_delivery_us,
         "sse_streams": args.sse_streams,
         "sse_refused": refused_streams,
         "sse_lead_events": stream_events,

@@ -201,8 +201,9 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
             let code = db.code().unwrap_or_default();
             // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13),
             // SQLITE_CANTOPEN (14); PostgreSQL: class 08 (connection), 53 (resources),
-            // 57P (operator intervention, e.g. shutdown).
-            matches!(code.as_ref(), "5" | "6" | "10" | "13" | "14")
+            // 57P (operator intervention, e.g. shutdown), a lock or statement timeout
+            // (55P03, 57014: someone else holds what we need; later it may be free).
+            matches!(code.as_ref(), "5" | "6" | "10" | "13" | "14" | "55P03" | "57014")
                 || code.starts_with("08")
                 || code.starts_with("53")
                 || code.starts_with("57P")

@@ -286,11 +286,26 @@ pub async fn find_lead<E: Exec>(
     }
 }
 
+/// A new lead is written whole, by one INSERT: its identity, its labels and its first
+/// activity. (Inserting it bare and updating it three times made four row versions —
+/// on PostgreSQL each with an entry in every index of `leads`.)
 const INSERT_LEAD: &str = "\
 INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_digits, phone_valid, lead_status, source,
-                   created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'new', 'whatsapp', $7, $7)
+                   created_at, updated_at, kapso_name, username, kapso_conversation_id, last_activity_at,
+                   last_inbound_at, awaiting_reply_since)
+VALUES ($1, $2, $3, $4, $5, $6, 'new', 'whatsapp', $7, $7, $8, $9, $10, $7, $11, $12)
 ON CONFLICT (workspace_id, phone_normalized) DO NOTHING";
+
+/// What a lead created by a run of inbound messages starts with.
+pub struct FirstContact<'a> {
+    pub kapso_name: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub kapso_conversation_id: Option<&'a str>,
+    /// WhatsApp's time of the run's latest message.
+    pub last_inbound_at: i64,
+    /// Of its earliest: the customer has been waiting for an answer since then.
+    pub awaiting_reply_since: i64,
+}
 
 const INSERT_IDENTITY: &str = "\
 INSERT INTO lead_identities (workspace_id, kind, value, lead_id, is_primary, created_at)
@@ -304,9 +319,10 @@ pub async fn resolve<E: Exec>(
     workspace_id: &str,
     ids: &Identifiers,
     raw_phone: Option<&str>,
-    kapso_conversation_id: Option<&str>,
+    first: &FirstContact<'_>,
     now: i64,
 ) -> Result<Option<Resolved>, StoreError> {
+    let kapso_conversation_id = first.kapso_conversation_id;
     let keys = ids.keys();
     lock_identities(conn, workspace_id, &keys).await?;
     let (mut leads, missing) =
@@ -337,6 +353,11 @@ pub async fn resolve<E: Exec>(
                         phone.map(PhoneId::digits).into(),
                         i64::from(phone.is_some_and(|p| p.valid)).into(),
                         now.into(),
+                        first.kapso_name.into(),
+                        first.username.into(),
+                        first.kapso_conversation_id.into(),
+                        first.last_inbound_at.into(),
+                        Some(first.awaiting_reply_since).filter(|&at| at > 0).into(),
                     ],
                 )
                 .await?;
@@ -354,8 +375,25 @@ pub async fn resolve<E: Exec>(
             (merged.survivor, false)
         }
     };
-    let missing: Vec<Kind> = if created { keys.iter().map(|(kind, _)| *kind).collect() } else { missing };
-    if !missing.is_empty() {
+    if created {
+        // Its phone (if any) is already the lead's key: it is the primary one.
+        for &(kind, value) in &keys {
+            let primary = i64::from(kind == Kind::Phone);
+            let args = [
+                workspace_id.into(),
+                kind.as_str().into(),
+                value.into(),
+                lead_id.as_str().into(),
+                primary.into(),
+                now.into(),
+            ];
+            let inserted = conn.execute(INSERT_IDENTITY, &args).await?;
+            if inserted == 0 {
+                // PostgreSQL: another transaction claimed the identity first; run again.
+                return Err(StoreError::RaceLost);
+            }
+        }
+    } else if !missing.is_empty() {
         add_identities(conn, workspace_id, &lead_id, ids, &missing, raw_phone, false, now).await?;
     }
     Ok(Some(Resolved { lead_id, created, absorbed }))

@@ -92,6 +92,13 @@ impl StoreError {
         }
     }
 
+    /// PostgreSQL gave up on the transaction (deadlock victim, serialization failure):
+    /// locks taken earlier in it stay held until it ends, so inside a group transaction
+    /// the whole group must end before anything is tried again.
+    pub fn aborts_group(&self) -> bool {
+        matches!(self, StoreError::Sqlx(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("40P01") | Some("40001")))
+    }
+
     /// Running the same (idempotent) write again will cure it: PostgreSQL chose the
     /// transaction as a deadlock victim or failed it for serialization, or a concurrent
     /// copy of the same message won.
@@ -157,6 +164,11 @@ impl Row {
 #[allow(async_fn_in_trait)]
 pub trait Exec {
     fn engine(&self) -> Engine;
+    /// Writing inside a larger transaction that other work shares (PostgreSQL group
+    /// commit): a deadlock cannot be cured by retrying one item there.
+    fn grouped(&self) -> bool {
+        false
+    }
     async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError>;
     async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError>;
     async fn begin_scope(&mut self) -> Result<(), StoreError>;
@@ -178,15 +190,36 @@ pub struct PgExec {
     conn: PoolConnection<Any>,
     in_scope: bool,
     engine: Engine,
+    /// Inside a group transaction (`webhook/pg_group.rs`): scopes are savepoints.
+    grouped: bool,
 }
 
 impl PgExec {
     pub fn new(conn: PoolConnection<Any>) -> Self {
-        PgExec { conn, in_scope: false, engine: Engine::Postgres }
+        PgExec { conn, in_scope: false, engine: Engine::Postgres, grouped: false }
     }
 
     pub fn on(conn: PoolConnection<Any>, engine: Engine) -> Self {
-        PgExec { conn, in_scope: false, engine }
+        PgExec { conn, in_scope: false, engine, grouped: false }
+    }
+
+    /// A PostgreSQL connection for a group transaction, which the caller opens and
+    /// ends with [`PgExec::run`]; each scope inside it is a savepoint.
+    pub fn grouped(conn: PoolConnection<Any>) -> Self {
+        PgExec { conn, in_scope: false, engine: Engine::Postgres, grouped: true }
+    }
+
+    /// Runs a transaction-control statement (`BEGIN`, `SAVEPOINT …`, `COMMIT`…),
+    /// remembering whether a transaction is open (dropped inside one, the connection is
+    /// closed, not pooled).
+    pub async fn run(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        sqlx::query(sql).execute(&mut *self.conn).await?;
+        match sql {
+            "BEGIN" => self.in_scope = true,
+            "COMMIT" | "ROLLBACK" => self.in_scope = false,
+            _ => {}
+        }
+        Ok(())
     }
 
     fn prepare<'a>(sql: &'static str, args: &[Arg<'a>]) -> sqlx::query::Query<'a, Any, sqlx::any::AnyArguments<'a>> {
@@ -220,7 +253,14 @@ impl Exec for PgExec {
         Ok(Self::prepare(sql, args).execute(&mut *self.conn).await?.rows_affected())
     }
 
+    fn grouped(&self) -> bool {
+        self.grouped
+    }
+
     async fn begin_scope(&mut self) -> Result<(), StoreError> {
+        if self.grouped {
+            return self.run("SAVEPOINT item").await;
+        }
         let begin = if self.engine == Engine::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
         sqlx::query(begin).execute(&mut *self.conn).await?;
         self.in_scope = true;
@@ -228,6 +268,12 @@ impl Exec for PgExec {
     }
 
     async fn end_scope(&mut self, commit: bool) -> Result<(), StoreError> {
+        if self.grouped {
+            if !commit {
+                self.run("ROLLBACK TO SAVEPOINT item").await?;
+            }
+            return self.run("RELEASE SAVEPOINT item").await;
+        }
         sqlx::query(if commit { "COMMIT" } else { "ROLLBACK" }).execute(&mut *self.conn).await?;
         self.in_scope = false;
         Ok(())

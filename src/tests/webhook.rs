@@ -359,6 +359,61 @@ on_both_engines! {
         assert_eq!(app.count("messages").await, 1);
     }
 
+    async fn one_delivery_that_cannot_be_written_fails_alone_and_the_rest_of_its_group_commits(app: TestApp) {
+        use sqlx::Executor;
+        // A message the database refuses (a trigger stands in for any per-row failure).
+        let poison: &[&str] = match app.database.engine {
+            Engine::Sqlite => &["CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.content = 'poison' \
+                BEGIN SELECT RAISE(ABORT, 'poisoned message'); END"],
+            Engine::Postgres => &[
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.content = 'poison' THEN RAISE EXCEPTION 'poisoned message'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION poison()",
+            ],
+        };
+        for statement in poison {
+            app.db.pool.execute(*statement).await.unwrap();
+        }
+        // Hold the writers back a moment so the deliveries queue up and commit in groups.
+        let mut blocker = app.db.pool.acquire().await.unwrap();
+        match app.database.engine {
+            Engine::Sqlite => { blocker.execute("BEGIN EXCLUSIVE").await.unwrap(); }
+            Engine::Postgres => { blocker.execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").await.unwrap(); }
+        }
+        let sends = (0..40).map(|i| {
+            let app = &app;
+            async move {
+                let text = if i == 17 { "poison" } else { "Halo" };
+                let body = v2_text(&format!("wamid.G{i}"), &format!("+62812000010{i:02}"), &format!("conv-group-{i}"), None, text);
+                let reply = app.deliver(&body, None).await;
+                (i, reply.status, reply.body)
+            }
+        });
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            blocker.execute("ROLLBACK").await.unwrap();
+        };
+        let (replies, ()) = tokio::join!(futures::future::join_all(sends), release);
+        for (i, status, body) in &replies {
+            if *i == 17 {
+                assert_eq!(*status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+                assert!(body["error"].is_string(), "a JSON error: {body}");
+            } else {
+                assert_eq!(*status, StatusCode::OK, "delivery {i}: {body}");
+                assert_eq!(body["results"][0]["outcome"], "created", "delivery {i}: {body}");
+            }
+        }
+        assert_eq!(app.count("messages").await, 39);
+        assert_eq!(app.count("leads").await, 39);
+        // What was refused left nothing behind: no lead, no logged delivery.
+        let poisoned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads WHERE phone_normalized = '+6281200001017'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(poisoned, 0);
+        assert_eq!(app.count("webhook_deliveries").await, 39);
+    }
+
     async fn the_meta_handshake_echoes_the_challenge_only_for_our_token(app: TestApp) {
         let ok = app.http.get(app.url(&format!("/api/webhook/kapso?hub.mode=subscribe&hub.verify_token={}&hub.challenge=12345", app.verify_token))).send().await.unwrap();
         assert_eq!(ok.status(), StatusCode::OK);

@@ -8,10 +8,14 @@
 //! answers 503 so Kapso retries. The thread runs statements itself (rusqlite, see
 //! `store.rs` for why).
 //!
-//! PostgreSQL takes concurrent writers (several replicas may share it), so each request
-//! writes on a pooled connection; each item commits in a transaction of its own.
+//! PostgreSQL commits groups too, from a few writer tasks (several replicas may share
+//! one server): see `pg_group.rs`. A delivery the group could not take is written in a
+//! transaction of its own ([`write_alone`]).
 
-use super::ingest::{apply_delivery, DeliveryReport, Submission};
+use super::{
+    ingest::{apply_delivery, DeliveryReport, Submission},
+    pg_group::Writers,
+};
 use crate::server::{
     db::{Db, Engine},
     store::{PgExec, SqliteExec, StoreError},
@@ -47,9 +51,9 @@ impl From<StoreError> for CommitError {
     }
 }
 
-struct Job {
-    submission: Submission,
-    reply: oneshot::Sender<Result<DeliveryReport, CommitError>>,
+pub(super) struct Job {
+    pub submission: Submission,
+    pub reply: oneshot::Sender<Result<DeliveryReport, CommitError>>,
 }
 
 #[derive(Clone)]
@@ -59,14 +63,14 @@ pub struct Committer(Path);
 enum Path {
     /// SQLite: deliveries queue for the single writer thread.
     GroupCommit(mpsc::Sender<Job>),
-    /// PostgreSQL: each request writes on a pooled connection.
-    Direct(Db),
+    /// PostgreSQL: deliveries queue for the writer task of their customer.
+    PgGroups(Writers),
 }
 
 impl Committer {
     pub async fn start(db: &Db) -> Result<Committer, StoreError> {
         match (db.engine, db.sqlite_path()) {
-            (Engine::Postgres, _) => Ok(Committer(Path::Direct(db.clone()))),
+            (Engine::Postgres, _) => Ok(Committer(Path::PgGroups(Writers::start(db)))),
             (Engine::Sqlite, Some(path)) => {
                 let conn = open_writer(&path)?;
                 let checkpointer = open_writer(&path)?;
@@ -87,30 +91,31 @@ impl Committer {
 
     /// Writes the delivery and returns once it is durably committed.
     pub async fn commit(&self, submission: Submission) -> Result<DeliveryReport, CommitError> {
-        match &self.0 {
-            Path::Direct(db) => {
-                let written = tokio::time::timeout(COMMIT_DEADLINE, async {
-                    let mut exec = PgExec::new(db.pool.acquire().await.map_err(StoreError::from)?);
-                    apply_delivery(&mut exec, &submission).await
-                })
-                .await
-                .map_err(|_| CommitError::Unavailable("the database did not answer in time".into()))?;
-                written.map_err(CommitError::from)
-            }
-            Path::GroupCommit(queue) => {
-                let (reply, answer) = oneshot::channel();
-                let waited = tokio::time::timeout(COMMIT_DEADLINE, async {
-                    queue
-                        .send(Job { submission, reply })
-                        .await
-                        .map_err(|_| CommitError::Unavailable("the writer has stopped".into()))?;
-                    answer.await.map_err(|_| CommitError::Unavailable("the writer has stopped".into()))?
-                })
-                .await;
-                waited.map_err(|_| CommitError::Unavailable("the database is too busy; retry".into()))?
-            }
-        }
+        let queue = match &self.0 {
+            Path::PgGroups(writers) => writers.queue_for(&submission),
+            Path::GroupCommit(queue) => queue,
+        };
+        let (reply, answer) = oneshot::channel();
+        let waited = tokio::time::timeout(COMMIT_DEADLINE, async {
+            let stopped = || CommitError::Unavailable("the writer has stopped".into());
+            queue.send(Job { submission, reply }).await.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        })
+        .await;
+        waited.map_err(|_| CommitError::Unavailable("the database is too busy; retry".into()))?
     }
+}
+
+/// Writes one delivery in transactions of its own on a pooled PostgreSQL connection
+/// (each item its own, with retries): for deliveries whose group was aborted.
+pub(super) async fn write_alone(db: &Db, submission: &Submission) -> Result<DeliveryReport, CommitError> {
+    let written = tokio::time::timeout(COMMIT_DEADLINE, async {
+        let mut exec = PgExec::new(db.pool.acquire().await.map_err(StoreError::from)?);
+        apply_delivery(&mut exec, submission).await
+    })
+    .await
+    .map_err(|_| CommitError::Unavailable("the database did not answer in time".into()))?;
+    written.map_err(CommitError::from)
 }
 
 fn open_writer(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {

@@ -133,12 +133,12 @@ impl ItemReport {
 /// cures: a deadlock or serialization failure, or a concurrent copy of the same message
 /// that committed first.
 macro_rules! retrying {
-    ($attempt:expr) => {{
+    ($conn:ident, $attempt:expr) => {{
         let mut tries = 0;
         loop {
             tries += 1;
             match $attempt.await {
-                Err(err) if tries < 8 && err.is_retryable() => {
+                Err(err) if tries < 8 && err.is_retryable() && !($conn.grouped() && err.aborts_group()) => {
                     // Let the transaction that won finish before running again.
                     tokio::time::sleep(std::time::Duration::from_millis(tries * 3)).await;
                     continue;
@@ -171,11 +171,11 @@ pub async fn apply_delivery<E: Exec>(conn: &mut E, submission: &Submission) -> R
         match inbound_run(items, index) {
             Some(run) => {
                 let end = index + run.messages.len();
-                results.extend(retrying!(apply_inbound_run(conn, workspace, &run))?);
+                results.extend(retrying!(conn, apply_inbound_run(conn, workspace, &run))?);
                 index = end;
             }
             None => {
-                results.push(retrying!(apply_item(conn, workspace, index, &item.event))?);
+                results.push(retrying!(conn, apply_item(conn, workspace, index, &item.event))?);
                 index += 1;
             }
         }
@@ -397,27 +397,37 @@ async fn write_inbound_run<E: Exec>(
     let username = run.ids.username.as_deref();
     let kapso_id = last.kapso_conversation_id.as_deref();
     let raw_phone = last.customer.phone.as_deref();
-    let Some(resolved) = identity::resolve(conn, workspace_id, &run.ids, raw_phone, kapso_id, now).await? else {
-        return Ok(None);
-    };
-    let mut lead_id = resolved.lead_id;
-    let mut absorbed = resolved.absorbed;
     // WhatsApp's time of the messages (never in the future), else when they reached us.
     let sent_at = |offset: usize| run.messages[offset].provider_timestamp.map_or(now, |at| at.min(now));
     let latest_at = fresh.iter().map(|&o| sent_at(o)).max().unwrap_or(now);
     let earliest_at = fresh.iter().map(|&o| sent_at(o)).min().unwrap_or(now);
-    let lead = conn
-        .query_one(
-            TOUCH_LEAD,
-            &[lead_id.as_str().into(), kapso_id.into(), now.into(), latest_at.into(), earliest_at.into()],
-        )
-        .await?
-        .ok_or(StoreError::RaceLost)?;
-    let (stored_name, stored_username) = (lead.opt_text(0)?, lead.opt_text(1)?);
-    let name_changed = profile_name.is_some_and(|name| stored_name.as_deref() != Some(name));
-    let username_changed = username.is_some_and(|name| stored_username.as_deref() != Some(name));
-    if name_changed || username_changed {
-        conn.execute(REFRESH_LABELS, &[profile_name.into(), username.into(), lead_id.as_str().into()]).await?;
+    let first = identity::FirstContact {
+        kapso_name: profile_name,
+        username,
+        kapso_conversation_id: kapso_id,
+        last_inbound_at: latest_at,
+        awaiting_reply_since: earliest_at,
+    };
+    let Some(resolved) = identity::resolve(conn, workspace_id, &run.ids, raw_phone, &first, now).await? else {
+        return Ok(None);
+    };
+    let mut lead_id = resolved.lead_id;
+    let mut absorbed = resolved.absorbed;
+    if !resolved.created {
+        // (A lead created just now was written with all of this.)
+        let lead = conn
+            .query_one(
+                TOUCH_LEAD,
+                &[lead_id.as_str().into(), kapso_id.into(), now.into(), latest_at.into(), earliest_at.into()],
+            )
+            .await?
+            .ok_or(StoreError::RaceLost)?;
+        let (stored_name, stored_username) = (lead.opt_text(0)?, lead.opt_text(1)?);
+        let name_changed = profile_name.is_some_and(|name| stored_name.as_deref() != Some(name));
+        let username_changed = username.is_some_and(|name| stored_username.as_deref() != Some(name));
+        if name_changed || username_changed {
+            conn.execute(REFRESH_LABELS, &[profile_name.into(), username.into(), lead_id.as_str().into()]).await?;
+        }
     }
     if let Some(change) = &last.customer.changed_to {
         let new = Identifiers::of(&crate::server::webhook::payload::Customer {

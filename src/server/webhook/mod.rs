@@ -11,6 +11,7 @@ pub mod commit;
 pub mod health;
 pub mod ingest;
 pub mod payload;
+mod pg_group;
 pub mod signature;
 
 use crate::server::{

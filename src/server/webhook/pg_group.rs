@@ -1,0 +1,165 @@
+//! PostgreSQL group commit: what the SQLite writer does for one file, done for a shared
+//! server.
+//!
+//! A transaction per delivery costs PostgreSQL a commit each — a WAL flush, and the
+//! per-transaction work around it — and that, not the statements, dominated its CPU.
+//! So deliveries queue for a few writer tasks; each takes every delivery waiting, writes
+//! them in one transaction — a savepoint per delivery, and per item inside it, so one
+//! delivery that cannot be written is rolled back alone while the others commit — and
+//! answers them all after the single `COMMIT`.
+//!
+//! Deliveries are given to writers by customer (the first item's phone digits, BSUID or
+//! conversation), so one customer's messages are written in order by one writer and two
+//! writers of this process never wait on each other's rows. Across replicas they still
+//! may: a deadlock or serialization failure aborts the whole group (a savepoint cannot
+//! undo the locks earlier deliveries of the group hold), and its deliveries are then
+//! written one transaction each, with the usual retries. Lock waits are bounded by
+//! `lock_timeout`, so a group never outlives the requests waiting for it by much; a
+//! group that cannot commit answers 503 and Kapso retries (deduplicated on arrival).
+
+use super::{
+    commit::{CommitError, Job},
+    ingest::{apply_delivery, DeliveryReport, Submission},
+    payload::Event,
+};
+use crate::server::{
+    db::Db,
+    store::{PgExec, StoreError},
+};
+use std::hash::{Hash, Hasher};
+use tokio::sync::mpsc;
+
+/// Writer tasks per process: two keep PostgreSQL busy while one waits for its commit
+/// (measured in `scripts/bench`: see README).
+pub const WRITERS: usize = 2;
+/// Most deliveries one group carries.
+const MAX_GROUP: usize = 256;
+/// Deliveries that may wait per writer before requests wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+/// A group waits at most this long for a row or table lock another session holds
+/// (then answers 503; requests give up at 8 s).
+const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
+
+/// The writers' queues; a delivery goes to the one its customer belongs to.
+#[derive(Clone)]
+pub struct Writers(Vec<mpsc::Sender<Job>>);
+
+impl Writers {
+    pub fn start(db: &Db) -> Writers {
+        Writers(
+            (0..WRITERS)
+                .map(|_| {
+                    let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+                    tokio::spawn(group_writer(db.clone(), receiver));
+                    sender
+                })
+                .collect(),
+        )
+    }
+
+    pub fn queue_for(&self, submission: &Submission) -> &mpsc::Sender<Job> {
+        &self.0[(customer_key(submission) % self.0.len() as u64) as usize]
+    }
+}
+
+/// Which customer a delivery is about, as a hash: the first item's phone (its last nine
+/// digits, so `+62 812…` and `0812…` agree), else its BSUID, else its conversation or
+/// message id.
+fn customer_key(submission: &Submission) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let Some((_, item)) = submission.items.first() else { return 0 };
+    let (customer, fallback) = match &item.event {
+        Event::Message(m) => (Some(&m.customer), m.kapso_conversation_id.as_deref().unwrap_or(&m.wamid)),
+        Event::Status(s) => (Some(&s.recipient), s.wamid.as_str()),
+        Event::Conversation(c) => (Some(&c.customer), c.kapso_conversation_id.as_str()),
+        Event::Ignored { .. } | Event::ErrorNotice(_) => (None, ""),
+    };
+    let digits: Vec<u8> = customer
+        .and_then(|c| c.phone.as_deref())
+        .map(|p| p.bytes().filter(u8::is_ascii_digit).collect())
+        .unwrap_or_default();
+    if digits.len() >= 6 {
+        digits[digits.len().saturating_sub(9)..].hash(&mut hasher);
+    } else if let Some(bsuid) = customer.and_then(|c| c.business_scoped_id.as_deref()) {
+        bsuid.hash(&mut hasher);
+    } else {
+        fallback.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+async fn group_writer(db: Db, mut queue: mpsc::Receiver<Job>) {
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.recv().await {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        // A request that already gave up (503) will be retried by Kapso; skip its work.
+        group.retain(|job| !job.reply.is_closed());
+        if group.is_empty() {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let outcomes = match write_group(&db, &group).await {
+            Ok(outcomes) => outcomes,
+            Err(err) if err.is_unavailable() => {
+                tracing::warn!(error = %err, deliveries = group.len(), "group not committed; asking for retries");
+                group.iter().map(|_| Err(CommitError::Unavailable(err.to_string()))).collect()
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, deliveries = group.len(), "group aborted; writing its deliveries one by one");
+                let mut outcomes = Vec::with_capacity(group.len());
+                for job in &group {
+                    outcomes.push(super::commit::write_alone(&db, &job.submission).await);
+                }
+                outcomes
+            }
+        };
+        let failed = outcomes.iter().filter(|o| o.is_err()).count();
+        crate::server::metrics::group_committed(group.len(), failed, queue.len());
+        tracing::debug!(
+            deliveries = group.len(),
+            failed,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "group committed"
+        );
+        for (job, outcome) in group.drain(..).zip(outcomes) {
+            let _ = job.reply.send(outcome);
+        }
+    }
+}
+
+/// Writes the group in one transaction, a savepoint per delivery. `Err` when the group
+/// as a whole could not commit (every delivery then needs another try); a delivery that
+/// failed on its own is an `Err` inside the list, and the rest still commit.
+async fn write_group(db: &Db, group: &[Job]) -> Result<Vec<Result<DeliveryReport, CommitError>>, StoreError> {
+    let mut exec = PgExec::grouped(db.pool.acquire().await?);
+    exec.run("BEGIN").await?;
+    exec.run(LOCK_TIMEOUT).await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        exec.run("SAVEPOINT delivery").await?;
+        match apply_delivery(&mut exec, &job.submission).await {
+            Ok(report) => {
+                exec.run("RELEASE SAVEPOINT delivery").await?;
+                outcomes.push(Ok(report));
+            }
+            Err(err) if err.aborts_group() || err.is_unavailable() => {
+                let _ = exec.run("ROLLBACK").await;
+                return Err(err);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, delivery = %job.submission.delivery_id, "delivery not stored");
+                exec.run("ROLLBACK TO SAVEPOINT delivery").await?;
+                exec.run("RELEASE SAVEPOINT delivery").await?;
+                outcomes.push(Err(CommitError::Failed(err.to_string())));
+            }
+        }
+    }
+    exec.run("COMMIT").await?;
+    Ok(outcomes)
+}
