@@ -29,11 +29,13 @@ use crate::server::{
 use std::hash::{Hash, Hasher};
 use tokio::sync::mpsc;
 
-/// Writer tasks per process: two keep PostgreSQL busy while one waits for its commit
-/// (measured in `scripts/bench`: see README).
-pub const WRITERS: usize = 2;
-/// Most deliveries one group carries.
-const MAX_GROUP: usize = 256;
+/// Writer tasks per process (`PG_WRITERS` overrides; see README for the measurements).
+pub const WRITERS: usize = 4;
+/// Most savepoints one group transaction opens (one per delivery, one per item).
+/// PostgreSQL caches 64 subtransactions per backend; past that, every snapshot other
+/// sessions take must look subtransactions up on disk (a known cliff), so a group stays
+/// under it. A delivery with more items than that still goes, alone.
+const MAX_SAVEPOINTS: usize = 60;
 /// Deliveries that may wait per writer before requests wait to enqueue.
 const QUEUE_DEPTH: usize = 4096;
 /// A group waits at most this long for a row or table lock another session holds
@@ -46,8 +48,10 @@ pub struct Writers(Vec<mpsc::Sender<Job>>);
 
 impl Writers {
     pub fn start(db: &Db) -> Writers {
+        let writers =
+            std::env::var("PG_WRITERS").ok().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(WRITERS);
         Writers(
-            (0..WRITERS)
+            (0..writers)
                 .map(|_| {
                     let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
                     tokio::spawn(group_writer(db.clone(), receiver));
@@ -88,15 +92,30 @@ fn customer_key(submission: &Submission) -> u64 {
     hasher.finish()
 }
 
+fn savepoints_of(job: &Job) -> usize {
+    1 + job.submission.items.len()
+}
+
 async fn group_writer(db: Db, mut queue: mpsc::Receiver<Job>) {
-    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = queue.recv().await {
+    let mut group: Vec<Job> = Vec::new();
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match queue.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let mut savepoints = savepoints_of(&first);
         group.push(first);
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+        while let Ok(job) = queue.try_recv() {
+            savepoints += savepoints_of(&job);
+            if savepoints > MAX_SAVEPOINTS {
+                next = Some(job);
+                break;
             }
+            group.push(job);
         }
         // A request that already gave up (503) will be retried by Kapso; skip its work.
         group.retain(|job| !job.reply.is_closed());
