@@ -403,7 +403,7 @@ async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), A
             print_json(&json!(list));
         }
         DeliveriesCommand::Show { id } => {
-            let stored = stored_delivery(db, &id).await?;
+            let stored = webhook::log::load(db, &id).await?;
             print_json(&json!({
                 "id": id,
                 "workspace_id": stored.workspace_id,
@@ -415,7 +415,7 @@ async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), A
             }));
         }
         DeliveriesCommand::Replay { id } => {
-            let stored = stored_delivery(db, &id).await?;
+            let stored = webhook::log::load(db, &id).await?;
             let delivery = webhook::payload::parse(stored.raw_body.as_bytes(), stored.event.as_deref())
                 .map_err(|e| AppError::BadRequest(e.to_string()))?;
             let directory = workspaces::WorkspaceDirectory::new(db.clone());
@@ -431,7 +431,7 @@ async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), A
                 delivery_id: DeliveryId::generate(),
                 workspace_id: crate::server::ids::WorkspaceId::from_db(stored.workspace_id.clone()),
                 items,
-                raw_body: stored.raw_body,
+                packed_body: webhook::log::pack(stored.raw_body.as_bytes()),
                 idempotency_key: None,
                 event: stored.event,
                 format: delivery.format,
@@ -443,32 +443,4 @@ async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), A
         }
     }
     Ok(())
-}
-
-struct StoredDelivery {
-    workspace_id: String,
-    event: Option<String>,
-    format: String,
-    raw_body: String,
-    received_at: i64,
-    outcome: String,
-}
-
-async fn stored_delivery(db: &Db, id: &str) -> Result<StoredDelivery, AppError> {
-    let id = DeliveryId::parse(id).ok_or_else(|| AppError::NotFound(format!("no delivery `{id}`")))?;
-    let row = sqlx::query(
-        "SELECT workspace_id, event, format, raw_body, received_at, outcome FROM webhook_deliveries WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .fetch_optional(&db.pool)
-    .await?
-    .ok_or_else(|| AppError::NotFound(format!("no delivery `{id}`")))?;
-    Ok(StoredDelivery {
-        workspace_id: row.try_get("workspace_id")?,
-        event: row.try_get("event")?,
-        format: row.try_get("format")?,
-        raw_body: row.try_get("raw_body")?,
-        received_at: row.try_get("received_at")?,
-        outcome: row.try_get("outcome")?,
-    })
 }

@@ -162,6 +162,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "delivery health", include_str!("../../migrations/0008_delivery_health.sql")),
     (9, "csv imports", include_str!("../../migrations/0009_csv_imports.sql")),
     (10, "replies", include_str!("../../migrations/0010_replies.sql")),
+    (11, "compact delivery log", include_str!("../../migrations/0011_compact_delivery_log.sql")),
 ];
 
 /// The embedded migrations up to a version (all of them in production).

@@ -204,7 +204,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish (so every
 /// delivery already being written is committed and answered) before exiting.
 pub async fn serve(state: AppState) -> std::io::Result<()> {
-    webhook::spawn_log_pruning(state.db.clone());
+    webhook::log::spawn_pruning(state.db.clone());
     let addr = state.leptos_options.site_addr;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     crate::server::metrics::spawn_listener().await?;

@@ -23,6 +23,13 @@ use std::{
 pub enum Arg<'a> {
     Text(Option<&'a str>),
     Int(Option<i64>),
+    Blob(Option<&'a [u8]>),
+}
+
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(value: &'a [u8]) -> Self {
+        Arg::Blob(Some(value))
+    }
 }
 
 impl<'a> From<&'a str> for Arg<'a> {
@@ -60,6 +67,7 @@ impl rusqlite::ToSql for Arg<'_> {
         match self {
             Arg::Text(text) => text.to_sql(),
             Arg::Int(int) => int.to_sql(),
+            Arg::Blob(blob) => blob.to_sql(),
         }
     }
 }
@@ -227,6 +235,7 @@ impl PgExec {
         used.iter().fold(sqlx::query(text), |query, n| match args[n - 1] {
             Arg::Text(text) => query.bind(text),
             Arg::Int(int) => query.bind(int),
+            Arg::Blob(blob) => query.bind(blob),
         })
     }
 }

@@ -137,8 +137,41 @@ on_both_engines! {
         // Old raw deliveries are pruned; what they made stays.
         let logged = app.count("webhook_deliveries").await;
         let future = leadline::server::clock::now_ms() + 1000;
-        assert_eq!(leadline::server::webhook::prune_deliveries(&app.db, future).await.unwrap() as i64, logged);
+        assert_eq!(leadline::server::webhook::log::prune(&app.db, future).await.unwrap() as i64, logged);
         assert_eq!(app.count("webhook_deliveries").await, 0);
+        assert_eq!(app.count("messages").await, 2);
+    }
+
+    async fn the_delivery_log_is_kept_packed_and_old_rows_still_replay(app: TestApp) {
+        use sqlx::Row;
+        let body = v2_text("wamid.P1", "+6281234567890", CONVERSATION_ID, Some("Budi"), &"Halo kak, masih ada stok? ".repeat(10));
+        app.deliver(&body, None).await.expect(StatusCode::OK);
+        // Stored deflated: the text column is empty and the packed body smaller than the JSON.
+        let row = sqlx::query("SELECT raw_body, packed_body FROM webhook_deliveries").fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(row.try_get::<String, _>("raw_body").unwrap(), "");
+        let packed: Vec<u8> = row.try_get("packed_body").unwrap();
+        assert!(packed.len() < serde_json::to_vec(&body).unwrap().len() / 2, "{} bytes packed", packed.len());
+
+        // A row logged by the version before (text body, nothing packed) is shown and
+        // replayed as it always was.
+        let old = v2_text("wamid.OLD1", "+6281234567891", "conv-old", Some("Sari"), "dari versi lama");
+        let id = "0190a0a0-0000-7000-8000-000000000001";
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
+             VALUES ($1, $2, NULL, 'whatsapp.message.received', 'kapso_v2', $3, 1, '[]')",
+        )
+        .bind(id)
+        .bind(app.workspace.id.as_str())
+        .bind(serde_json::to_string(&old).unwrap())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+        let (ok, shown, stderr) = leadline(&app.database.url, &["deliveries", "show", id]);
+        assert!(ok, "{stderr}");
+        assert_eq!(shown["raw_body"]["message"]["id"], "wamid.OLD1");
+        let (ok, replayed, stderr) = leadline(&app.database.url, &["deliveries", "replay", id]);
+        assert!(ok, "{stderr}");
+        assert_eq!(replayed["results"][0]["outcome"], "created");
         assert_eq!(app.count("messages").await, 2);
     }
 }

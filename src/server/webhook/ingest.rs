@@ -46,7 +46,8 @@ pub struct Submission {
     /// The workspace the delivery log row belongs to (the first routed item's).
     pub workspace_id: WorkspaceId,
     pub items: Vec<(Option<Arc<Workspace>>, Item)>,
-    pub raw_body: String,
+    /// The raw body, deflated for the delivery log (`log::pack`).
+    pub packed_body: Vec<u8>,
     pub idempotency_key: Option<String>,
     pub event: Option<String>,
     pub format: Format,
@@ -180,7 +181,7 @@ pub async fn apply_delivery<E: Exec>(conn: &mut E, submission: &Submission) -> R
             }
         }
     }
-    log_delivery(conn, submission, &results).await?;
+    super::log::write(conn, submission, &results).await?;
     Ok(DeliveryReport { delivery_id: submission.delivery_id.to_string(), results })
 }
 
@@ -810,28 +811,4 @@ async fn advance_status<E: Exec>(
         Some(row) => StatusChange::NotNewer(row.text(0)?),
         None => StatusChange::UnknownMessage,
     })
-}
-
-async fn log_delivery<E: Exec>(
-    conn: &mut E,
-    submission: &Submission,
-    results: &[ItemReport],
-) -> Result<(), StoreError> {
-    let outcome = serde_json::to_string(results).unwrap_or_else(|_| "[]".into());
-    conn.execute(
-        "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
-        &[
-            submission.delivery_id.as_str().into(),
-            submission.workspace_id.as_str().into(),
-            submission.idempotency_key.as_deref().into(),
-            submission.event.as_deref().into(),
-            submission.format.as_str().into(),
-            submission.raw_body.as_str().into(),
-            submission.received_at.into(),
-            (&outcome).into(),
-        ],
-    )
-    .await?;
-    Ok(())
 }

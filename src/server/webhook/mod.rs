@@ -10,6 +10,7 @@ pub mod bounds;
 pub mod commit;
 pub mod health;
 pub mod ingest;
+pub mod log;
 pub mod payload;
 mod pg_group;
 pub mod signature;
@@ -72,8 +73,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         delivery_id,
         workspace_id: primary.id.clone(),
         items: routed,
-        // The body parsed as JSON, so it is UTF-8.
-        raw_body: String::from_utf8_lossy(&bytes).into_owned(),
+        packed_body: pack_for_log(&bytes).await,
         idempotency_key: header_text(&headers, "x-idempotency-key").map(str::to_string),
         event: delivery.event,
         format: delivery.format,
@@ -236,55 +236,14 @@ async fn authenticate(state: &AppState, routed: &Routed, body: &[u8], headers: &
     Ok(())
 }
 
-/// How long raw deliveries are kept for inspection and replay (`DELIVERY_RETENTION_DAYS`,
-/// default 30; 0 keeps them forever). The leads and messages they made stay regardless.
-pub fn retention_days() -> u64 {
-    std::env::var("DELIVERY_RETENTION_DAYS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(30)
-}
-
-/// Deletes logged deliveries older than the retention period, every hour, in small
-/// batches so the ingest writer never waits long for the lock.
-pub fn spawn_log_pruning(db: crate::server::db::Db) {
-    let days = retention_days();
-    if days == 0 {
-        return;
+/// Deflates the body for the delivery log here, in the request, so the single writer
+/// does not; a large one on the blocking pool.
+async fn pack_for_log(bytes: &Bytes) -> Vec<u8> {
+    if bytes.len() <= bounds::OFFLOAD_BYTES {
+        return log::pack(bytes);
     }
-    tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
-        loop {
-            every_hour.tick().await;
-            let cutoff = now_ms() - (days as i64) * 24 * 3600 * 1000;
-            match prune_deliveries(&db, cutoff).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, days, "old webhook deliveries pruned"),
-                Err(err) => tracing::warn!(error = %err, "pruning webhook deliveries failed"),
-            }
-        }
-    });
-}
-
-pub async fn prune_deliveries(db: &crate::server::db::Db, cutoff: i64) -> Result<u64, sqlx::Error> {
-    use sqlx::Row;
-    let mut removed = 0;
-    for row in sqlx::query("SELECT id FROM workspaces").fetch_all(&db.pool).await? {
-        let workspace: String = row.try_get("id")?;
-        loop {
-            let batch = sqlx::query(
-                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
-                 WHERE workspace_id = $1 AND received_at < $2 LIMIT 500)",
-            )
-            .bind(&workspace)
-            .bind(cutoff)
-            .execute(&db.pool)
-            .await?
-            .rows_affected();
-            removed += batch;
-            if batch == 0 {
-                break;
-            }
-        }
-    }
-    Ok(removed)
+    let bytes = bytes.clone();
+    tokio::task::spawn_blocking(move || log::pack(&bytes)).await.expect("deflate does not panic")
 }
 
 #[derive(serde::Deserialize)]
