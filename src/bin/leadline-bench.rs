@@ -69,6 +69,10 @@ struct Args {
     /// Prefix of message ids, so runs against one database never repeat ids.
     #[arg(long, default_value = "bench")]
     run: String,
+    /// Number of the first message, so consecutive runs continue one sequence of
+    /// (pseudo-random) customers instead of repeating it.
+    #[arg(long, default_value_t = 0)]
+    message_base: u64,
     /// First customer number, so a run can make new leads in a database used before.
     #[arg(long, default_value_t = 0)]
     customer_base: u64,
@@ -334,6 +338,7 @@ fn tree_cpu_us(pid: u32, clk_tck: u64) -> u64 {
 #[tokio::main]
 async fn main() {
     let args = Arc::new(Args::parse());
+    NEXT_MESSAGE.store(args.message_base, Ordering::Relaxed);
     let (stop_streams, stop) = tokio::sync::watch::channel(false);
     let mut streams = Vec::new();
     let mut refused_streams = 0;
