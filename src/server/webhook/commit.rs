@@ -70,7 +70,7 @@ enum Path {
 impl Committer {
     pub async fn start(db: &Db) -> Result<Committer, StoreError> {
         match (db.engine, db.sqlite_path()) {
-            (Engine::Postgres, _) => Ok(Committer(Path::PgGroups(Writers::start(db)))),
+            (Engine::Postgres, _) => Ok(Committer(Path::PgGroups(Writers::start(db)?))),
             (Engine::Sqlite, Some(path)) => {
                 let conn = open_writer(&path)?;
                 let checkpointer = open_writer(&path)?;
@@ -158,24 +158,37 @@ fn group_writer(path: PathBuf, mut conn: rusqlite::Connection, mut queue: mpsc::
         }
         let started = std::time::Instant::now();
         let outcomes = write_group(&conn, &group);
-        let failed = outcomes.iter().filter(|o| o.is_err()).count();
-        crate::server::metrics::group_committed(group.len(), failed, queue.len());
-        tracing::debug!(
-            deliveries = group.len(),
-            failed,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "group committed"
-        );
-        if failed == group.len() {
+        let size = group.len();
+        let failed = answer_group(&mut group, outcomes, started, queue.len());
+        if failed == size {
             // The connection itself may be broken (file replaced, disk error): start afresh.
             if let Ok(fresh) = open_writer(&path) {
                 conn = fresh;
             }
         }
-        for (job, outcome) in group.drain(..).zip(outcomes) {
-            let _ = job.reply.send(outcome);
-        }
     }
+}
+
+/// Counts and logs a written group (both engines' writers), then answers each waiting
+/// request and empties the group. Returns how many deliveries failed.
+pub(super) fn answer_group(
+    group: &mut Vec<Job>,
+    outcomes: Vec<Result<DeliveryReport, CommitError>>,
+    started: std::time::Instant,
+    still_queued: usize,
+) -> usize {
+    let failed = outcomes.iter().filter(|o| o.is_err()).count();
+    crate::server::metrics::group_committed(group.len(), failed, still_queued);
+    tracing::debug!(
+        deliveries = group.len(),
+        failed,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "group committed"
+    );
+    for (job, outcome) in group.drain(..).zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+    failed
 }
 
 /// Writes the group in one transaction. If that fails, each delivery is tried again in

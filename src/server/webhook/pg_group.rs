@@ -47,10 +47,9 @@ const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
 pub struct Writers(Vec<mpsc::Sender<Job>>);
 
 impl Writers {
-    pub fn start(db: &Db) -> Writers {
-        let writers =
-            std::env::var("PG_WRITERS").ok().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(WRITERS);
-        Writers(
+    pub fn start(db: &Db) -> Result<Writers, StoreError> {
+        let writers = writer_count(std::env::var("PG_WRITERS").ok().as_deref()).map_err(StoreError::Shape)?;
+        Ok(Writers(
             (0..writers)
                 .map(|_| {
                     let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
@@ -58,11 +57,22 @@ impl Writers {
                     sender
                 })
                 .collect(),
-        )
+        ))
     }
 
     pub fn queue_for(&self, submission: &Submission) -> &mpsc::Sender<Job> {
         &self.0[(customer_key(submission) % self.0.len() as u64) as usize]
+    }
+}
+
+/// `PG_WRITERS`: unset or empty means [`WRITERS`]; otherwise 1 to 64.
+fn writer_count(setting: Option<&str>) -> Result<usize, String> {
+    match setting.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(WRITERS),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n @ 1..=64) => Ok(n),
+            _ => Err(format!("PG_WRITERS must be a number of writer tasks from 1 to 64, not `{text}`")),
+        },
     }
 }
 
@@ -138,17 +148,7 @@ async fn group_writer(db: Db, mut queue: mpsc::Receiver<Job>) {
                 outcomes
             }
         };
-        let failed = outcomes.iter().filter(|o| o.is_err()).count();
-        crate::server::metrics::group_committed(group.len(), failed, queue.len());
-        tracing::debug!(
-            deliveries = group.len(),
-            failed,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "group committed"
-        );
-        for (job, outcome) in group.drain(..).zip(outcomes) {
-            let _ = job.reply.send(outcome);
-        }
+        super::commit::answer_group(&mut group, outcomes, started, queue.len());
     }
 }
 
@@ -181,4 +181,20 @@ async fn write_group(db: &Db, group: &[Job]) -> Result<Vec<Result<DeliveryReport
     }
     exec.run("COMMIT").await?;
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_writers_is_a_small_positive_number_or_refused() {
+        assert_eq!(writer_count(None), Ok(WRITERS));
+        assert_eq!(writer_count(Some(" ")), Ok(WRITERS));
+        assert_eq!(writer_count(Some("8")), Ok(8));
+        for bad in ["0", "65", "-1", "four"] {
+            let refused = writer_count(Some(bad)).unwrap_err();
+            assert!(refused.contains("PG_WRITERS") && refused.contains(bad), "{refused}");
+        }
+    }
 }
