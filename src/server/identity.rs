@@ -376,25 +376,10 @@ pub async fn resolve<E: Exec>(
         }
     };
     if created {
-        // Its phone (if any) is already the lead's key: it is the primary one.
-        for &(kind, value) in &keys {
-            let primary = i64::from(kind == Kind::Phone);
-            let args = [
-                workspace_id.into(),
-                kind.as_str().into(),
-                value.into(),
-                lead_id.as_str().into(),
-                primary.into(),
-                now.into(),
-            ];
-            let inserted = conn.execute(INSERT_IDENTITY, &args).await?;
-            if inserted == 0 {
-                // PostgreSQL: another transaction claimed the identity first; run again.
-                return Err(StoreError::RaceLost);
-            }
-        }
+        let every: Vec<Kind> = keys.iter().map(|(kind, _)| *kind).collect();
+        add_identities(conn, workspace_id, &lead_id, ids, &every, raw_phone, PhoneRole::AlreadyKey, now).await?;
     } else if !missing.is_empty() {
-        add_identities(conn, workspace_id, &lead_id, ids, &missing, raw_phone, false, now).await?;
+        add_identities(conn, workspace_id, &lead_id, ids, &missing, raw_phone, PhoneRole::IfNone, now).await?;
     }
     Ok(Some(Resolved { lead_id, created, absorbed }))
 }
@@ -410,14 +395,15 @@ pub async fn add_identities<E: Exec>(
     ids: &Identifiers,
     kinds: &[Kind],
     raw_phone: Option<&str>,
-    make_primary: bool,
+    phone_role: PhoneRole,
     now: i64,
 ) -> Result<(), StoreError> {
     for (kind, value) in ids.keys().into_iter().filter(|(kind, _)| kinds.contains(kind)) {
+        let primary = i64::from(phone_role == PhoneRole::AlreadyKey && kind == Kind::Phone);
         let inserted = conn
             .execute(
                 INSERT_IDENTITY,
-                &[workspace_id.into(), kind.as_str().into(), value.into(), lead_id.into(), 0.into(), now.into()],
+                &[workspace_id.into(), kind.as_str().into(), value.into(), lead_id.into(), primary.into(), now.into()],
             )
             .await?;
         if inserted == 0 {
@@ -434,9 +420,25 @@ pub async fn add_identities<E: Exec>(
         }
     }
     if let (Some(phone), true) = (&ids.phone, kinds.contains(&Kind::Phone)) {
-        set_primary_phone(conn, lead_id, phone, raw_phone, make_primary, now).await?;
+        match phone_role {
+            PhoneRole::IfNone => set_primary_phone(conn, lead_id, phone, raw_phone, false, now).await?,
+            PhoneRole::Primary => set_primary_phone(conn, lead_id, phone, raw_phone, true, now).await?,
+            PhoneRole::AlreadyKey => {}
+        }
     }
     Ok(())
+}
+
+/// What an added phone becomes on its lead.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PhoneRole {
+    /// The primary number if the lead has none yet.
+    IfNone,
+    /// The primary number (a number change, a number typed by a person).
+    Primary,
+    /// The lead was just inserted with this phone as its key: it is recorded as the
+    /// primary one and the lead row needs no update.
+    AlreadyKey,
 }
 
 /// Makes `phone` the lead's primary number when asked to, or when the lead has none yet;
@@ -508,7 +510,7 @@ pub async fn apply_change<E: Exec>(
         merge::Merged::alone(lead_id)
     };
     let survivor = merged.survivor.as_str();
-    add_identities(conn, workspace_id, survivor, new, &missing, None, false, now).await?;
+    add_identities(conn, workspace_id, survivor, new, &missing, None, PhoneRole::IfNone, now).await?;
     if let (Some(phone), true) = (&new.phone, new_number_is_primary) {
         set_primary_phone(conn, survivor, phone, None, true, now).await?;
     }

@@ -103,7 +103,7 @@ pub async fn create(db: &Db, workspace: &Workspace, new: NewLead) -> AppResult<C
             &ids,
             &[Kind::Phone],
             Some(new.phone.trim()),
-            true,
+            identity::PhoneRole::Primary,
             now,
         )
         .await?;
