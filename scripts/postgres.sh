@@ -36,14 +36,29 @@ start_postgres() {
     # benchmarks measure with those.
     local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     [ "${PG_DURABLE:-0}" = 1 ] && durability=""
-    "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 $durability" \
-        start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
     PG_RUN=("${run[@]}")
     PG_BIN="$bin"
+    PG_PORT="$port"
+    PG_OPTS="-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 $durability"
+    pg_ctl_start || return 1
     export LEADLINE_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
     PG_PID="$(head -n1 "$PG_DIR/data/postmaster.pid")"
     say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $port"
+}
+
+# Starts the cluster of PG_DIR again with the options it was made with (PG_OPTS: pg_ctl's
+# -o replaces every option, the port included).
+pg_ctl_start() {
+    "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "$PG_OPTS" start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
+}
+
+# Stops PostgreSQL as an operator would (`-m fast`: sessions are ended, in-flight
+# transactions roll back), keeps it down for $1 seconds, and starts it again.
+restart_postgres() {
+    "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+    sleep "${1:-0}"
+    pg_ctl_start
 }
 
 stop_postgres() {

@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod assets;
 mod cli;
+mod cluster;
 mod corpus;
 mod data;
 mod delivery;
