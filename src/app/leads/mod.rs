@@ -5,6 +5,7 @@
 
 mod detail;
 mod merge;
+mod table;
 
 pub use detail::LeadPage;
 pub use merge::MergePage;
@@ -23,6 +24,7 @@ use leptos_router::{
     hooks::{use_navigate, use_query_map},
     NavigateOptions,
 };
+use table::{LiveTable, TableRow};
 
 fn query_from_url(map: &leptos_router::params::ParamsMap) -> LeadsQuery {
     LeadsQuery {
@@ -127,45 +129,42 @@ fn SearchBar(query: Memo<LeadsQuery>) -> impl IntoView {
 }
 
 /// A row and its own signal, so live updates and edits change cells in place.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 struct RowEntry {
     id: String,
     data: RwSignal<LeadRow>,
 }
 
+impl TableRow for RowEntry {
+    fn new(row: LeadRow) -> Self {
+        RowEntry { id: row.id.clone(), data: RwSignal::new(row) }
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn last_activity_ms(&self) -> Option<i64> {
+        self.data.with_untracked(|row| row.last_activity_ms)
+    }
+    fn set(&mut self, row: LeadRow) {
+        self.data.set(row);
+    }
+}
+
+/// The table and its live updates: the signals and fetching around `LiveTable`, which
+/// decides what a change does (table.rs).
 #[component]
 fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
     let strings = t();
     let me = use_context::<Me>();
     let server_now = data.now_ms;
-    let rows = RwSignal::new(
-        data.rows.into_iter().map(|row| RowEntry { id: row.id.clone(), data: RwSignal::new(row) }).collect::<Vec<_>>(),
-    );
-    let total = RwSignal::new(data.total);
+    let is_empty_workspace = data.total == 0 && query.q.is_empty() && query.status.is_empty();
+    let table = RwSignal::new(LiveTable::<RowEntry>::new(data.rows, data.total, &query));
+    let rows = Memo::new(move |_| table.with(|t| t.rows().to_vec()));
+    let total = Memo::new(move |_| table.with(LiveTable::total));
+    let arrived_elsewhere = Memo::new(move |_| table.with(LiveTable::arrived_elsewhere));
     let next_cursor = RwSignal::new(data.next_cursor);
     let editing = RwSignal::new(None::<String>);
-    // A lead that got new activity while its name was being edited moves up after the edit.
-    let move_after_edit = RwSignal::new(None::<String>);
-    let arrived_elsewhere = RwSignal::new(0_usize);
     let loading_more = RwSignal::new(false);
-    let feed = query.is_activity_feed();
-    let newest_first =
-        query.sort_column() == SortKey::Created && query.descending() && query.q.is_empty() && query.status.is_empty();
-
-    let move_to_top = move |id: &str| {
-        if editing.get_untracked().as_deref() == Some(id) {
-            move_after_edit.set(Some(id.to_string()));
-            return;
-        }
-        rows.update(|list| {
-            if let Some(index) = list.iter().position(|entry| entry.id == id) {
-                if index > 0 {
-                    let entry = list.remove(index);
-                    list.insert(0, entry);
-                }
-            }
-        });
-    };
 
     let apply = {
         let query = query.clone();
@@ -173,34 +172,8 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
             let query = query.clone();
             spawn_local(async move {
                 let Ok(found) = fetch_lead_row(event.lead_id.clone(), query).await else { return };
-                let existing = rows.with_untracked(|list| list.iter().find(|e| e.id == event.lead_id).map(|e| e.data));
-                match (found, existing) {
-                    (Some(row), Some(data)) => {
-                        let became_active = data.with_untracked(|old| old.last_activity_ms) != row.last_activity_ms;
-                        data.set(row);
-                        if feed && became_active {
-                            move_to_top(&event.lead_id);
-                        }
-                    }
-                    (Some(row), None) => {
-                        if event.created {
-                            total.update(|n| *n += 1);
-                        }
-                        if feed || (newest_first && event.created) {
-                            rows.update(|list| {
-                                list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) })
-                            });
-                        } else if event.created {
-                            arrived_elsewhere.update(|n| *n += 1);
-                        }
-                    }
-                    // No longer matches this search or filter (e.g. its status changed).
-                    (None, Some(_)) if editing.get_untracked().as_deref() != Some(event.lead_id.as_str()) => {
-                        rows.update(|list| list.retain(|e| e.id != event.lead_id));
-                        total.update(|n| *n = (*n - 1).max(0));
-                    }
-                    _ => {}
-                }
+                let editing = editing.get_untracked();
+                table.update(|t| t.apply(&event, found, editing.as_deref()));
             });
         }
     };
@@ -210,16 +183,7 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
             let query = LeadsQuery { cursor: String::new(), ..query.clone() };
             spawn_local(async move {
                 let Ok(page) = list_leads(query).await else { return };
-                total.set(page.total);
-                for row in page.rows.into_iter().rev() {
-                    let existing = rows.with_untracked(|list| list.iter().find(|e| e.id == row.id).map(|e| e.data));
-                    match existing {
-                        Some(data) => data.set(row),
-                        None if feed => rows
-                            .update(|list| list.insert(0, RowEntry { id: row.id.clone(), data: RwSignal::new(row) })),
-                        None => {}
-                    }
-                }
+                table.update(|t| t.resync(page.rows, page.total));
             });
         }
     };
@@ -227,12 +191,7 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
 
     let finish_edit = move || {
         editing.set(None);
-        if let Some(id) = move_after_edit.get_untracked() {
-            move_after_edit.set(None);
-            if feed {
-                move_to_top(&id);
-            }
-        }
+        table.update(LiveTable::finish_edit);
     };
 
     let load_more = {
@@ -243,13 +202,7 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
             let query = LeadsQuery { cursor, ..query.clone() };
             spawn_local(async move {
                 if let Ok(page) = list_leads(query).await {
-                    rows.update(|list| {
-                        for row in page.rows {
-                            if !list.iter().any(|e| e.id == row.id) {
-                                list.push(RowEntry { id: row.id.clone(), data: RwSignal::new(row) });
-                            }
-                        }
-                    });
+                    table.update(|t| t.append(page.rows));
                     next_cursor.set(page.next_cursor);
                 }
                 loading_more.set(false);
@@ -257,7 +210,6 @@ fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
         }
     };
 
-    let is_empty_workspace = data.total == 0 && query.q.is_empty() && query.status.is_empty();
     let webhook_url = me.as_ref().map(|m| m.workspace.webhook_url.clone()).unwrap_or_default();
     let more_href = {
         let query = query.clone();
@@ -341,7 +293,7 @@ fn EmptyState(webhook_url: String) -> impl IntoView {
 
 #[component]
 fn LeadTableBody(
-    rows: RwSignal<Vec<RowEntry>>,
+    rows: Memo<Vec<RowEntry>>,
     editing: RwSignal<Option<String>>,
     finish_edit: impl Fn() + Clone + Send + Sync + 'static,
     server_now: i64,
