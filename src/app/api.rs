@@ -218,8 +218,10 @@ impl LeadsQuery {
     }
 }
 
+/// What the Database shows of a `LeadsQuery`: a page of rows (the next after
+/// `next_cursor`), how many leads match in all, and the server's clock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LeadsPage {
+pub struct LeadList {
     pub rows: Vec<LeadRow>,
     pub next_cursor: Option<String>,
     pub total: i64,
@@ -462,7 +464,7 @@ pub async fn get_me() -> Result<Option<Me>, UiError> {
 }
 
 #[server(endpoint = "leads/list")]
-pub async fn list_leads(query: LeadsQuery) -> Result<LeadsPage, UiError> {
+pub async fn list_leads(query: LeadsQuery) -> Result<LeadList, UiError> {
     crate::server::web::list_leads(query).await
 }
 

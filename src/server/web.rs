@@ -238,11 +238,11 @@ fn lead_query(query: &LeadsQuery, only: Option<LeadId>) -> Result<LeadQuery, App
     })
 }
 
-pub async fn list_leads(query: LeadsQuery) -> Result<LeadsPage, UiError> {
+pub async fn list_leads(query: LeadsQuery) -> Result<LeadList, UiError> {
     let (state, member) = member().await?;
     let lead_query = lead_query(&query, None).map_err(refuse)?;
     let page = leads::list(&state.db, &member.workspace, &lead_query).await.map_err(refuse)?;
-    Ok(LeadsPage {
+    Ok(LeadList {
         rows: page.leads.iter().map(|l| lead_view(l, &member.workspace)).collect(),
         next_cursor: page.next_cursor,
         total: page.total,

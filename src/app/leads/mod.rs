@@ -12,7 +12,7 @@ mod table;
 pub use detail::LeadPage;
 pub use merge::MergePage;
 
-use super::api::{fetch_lead_row, list_leads, LeadRow, LeadsPage, LeadsQuery, Me, SortKey};
+use super::api::{fetch_lead_row, list_leads, LeadList, LeadRow, LeadsQuery, Me, SortKey};
 use super::i18n::{lead_count, relative_time, source_label, status_label, t};
 use super::live::{self, LeadEvent, LiveState};
 use super::ErrorNotice;
@@ -152,7 +152,7 @@ impl TableRow for RowEntry {
 /// The table and its live updates: the signals and fetching around `LiveTable`, which
 /// decides what a change does (table.rs).
 #[component]
-fn LeadsTable(data: LeadsPage, query: LeadsQuery) -> impl IntoView {
+fn LeadsTable(data: LeadList, query: LeadsQuery) -> impl IntoView {
     let strings = t();
     let me = use_context::<Me>();
     let server_now = data.now_ms;

@@ -16,7 +16,7 @@ mod store;
 
 pub use api::{lead_id_from_path, publish_merge, router, LeadJson, DEFAULT_PAGE_SIZE};
 pub use merge::{merge_by_person, merges, preview_merge, MergePreview, MergeRecord, MergeRequest};
-pub use query::{filters, list, Filters, LeadPage, LeadQuery, SortKey, Walk};
+pub use query::{filters, list, Filters, LeadQuery, LeadSlice, SortKey, Walk};
 pub use store::{changes, create, update, Actor, ChangeRecord, Created, LeadChanges, NewLead};
 
 use crate::model::{LeadSource, LeadStatus};

@@ -47,7 +47,9 @@ pub struct LeadQuery {
     pub only: Option<LeadId>,
 }
 
-pub struct LeadPage {
+/// What `list` finds: up to `limit` leads after the cursor (with their identities),
+/// where the next ones start, and how many match in all.
+pub struct LeadSlice {
     pub leads: Vec<LeadRecord>,
     pub next_cursor: Option<String>,
     pub total: i64,
@@ -205,7 +207,7 @@ fn filters_matching(workspace: &Workspace, query: &LeadQuery, phone_match: Phone
     Filters { sql, binds, searching }
 }
 
-pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResult<LeadPage> {
+pub async fn list(db: &Db, workspace: &Workspace, query: &LeadQuery) -> AppResult<LeadSlice> {
     let page = list_matching(db, workspace, query, PhoneMatch::Prefix).await?;
     if page.total == 0 && is_phone_search(workspace, query) {
         // No number begins with these digits: look for them anywhere in the numbers.
@@ -266,13 +268,13 @@ async fn list_matching(
     workspace: &Workspace,
     query: &LeadQuery,
     phone_match: PhoneMatch,
-) -> AppResult<LeadPage> {
+) -> AppResult<LeadSlice> {
     // The count walks every matching lead while the page stops after one; on two
     // pooled connections they run side by side, so the page costs the slower of them.
     let ((mut leads, next_cursor), total) =
         futures::try_join!(fetch_page(db, workspace, query, phone_match), count(db, workspace, query, phone_match))?;
     super::attach_identities(db, workspace, &mut leads).await?;
-    Ok(LeadPage { leads, next_cursor, total })
+    Ok(LeadSlice { leads, next_cursor, total })
 }
 
 async fn count(db: &Db, workspace: &Workspace, query: &LeadQuery, phone_match: PhoneMatch) -> AppResult<i64> {
