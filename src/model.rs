@@ -195,6 +195,63 @@ impl Direction {
     }
 }
 
+/// Where an outbound message stands, as `messages.status` stores it and the JSON API and
+/// the Inbox show it: our reply waiting to be sent (`queued`), WhatsApp's statuses in the
+/// order they advance (`pending` to `failed`), or `unknown` (leadline stopped while
+/// sending it). The webhook reads WhatsApp's own names into it
+/// (`webhook::payload::delivery_status`); only stored names parse here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Queued,
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    Unknown,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Read => "read",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        Some(match text {
+            "queued" => DeliveryStatus::Queued,
+            "pending" => DeliveryStatus::Pending,
+            "sent" => DeliveryStatus::Sent,
+            "delivered" => DeliveryStatus::Delivered,
+            "read" => DeliveryStatus::Read,
+            "failed" => DeliveryStatus::Failed,
+            "unknown" => DeliveryStatus::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// `messages.status_rank`: a status from WhatsApp replaces only a lower one, so a late
+    /// "delivered" after "read" changes nothing. Our own `queued` and `unknown` are 0.
+    pub fn rank(self) -> i64 {
+        match self {
+            DeliveryStatus::Queued | DeliveryStatus::Unknown => 0,
+            DeliveryStatus::Pending => 1,
+            DeliveryStatus::Sent => 2,
+            DeliveryStatus::Delivered => 3,
+            DeliveryStatus::Read => 4,
+            DeliveryStatus::Failed => 5,
+        }
+    }
+}
+
 /// The orders the Database view offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -281,6 +338,29 @@ mod tests {
             assert_eq!(LeadStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(LeadStatus::parse("HOT"), None);
+    }
+
+    #[test]
+    fn delivery_statuses_keep_their_stored_and_json_names_and_ranks() {
+        use DeliveryStatus::*;
+        let all = [
+            (Queued, "queued", 0),
+            (Pending, "pending", 1),
+            (Sent, "sent", 2),
+            (Delivered, "delivered", 3),
+            (Read, "read", 4),
+            (Failed, "failed", 5),
+            (Unknown, "unknown", 0),
+        ];
+        for (status, name, rank) in all {
+            assert_eq!(status.as_str(), name);
+            assert_eq!(DeliveryStatus::parse(name), Some(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(name));
+            assert_eq!(status.rank(), rank, "{name}");
+        }
+        // WhatsApp's other names are the webhook's to read, not stored ones.
+        assert_eq!(DeliveryStatus::parse("played"), None);
+        assert_eq!(DeliveryStatus::parse("Read"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Messages of a lead: the thread the Inbox shows and the API lists, oldest first.
 
-use crate::model::Direction;
+use crate::model::{DeliveryStatus, Direction};
 use crate::server::{
     auth::ApiWorkspace,
     clock::rfc3339,
@@ -33,7 +33,7 @@ pub struct MessageRecord {
     pub content: Option<String>,
     pub media_url: Option<String>,
     pub reply_to_kapso_message_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub status_error: Option<String>,
     /// WhatsApp's time of the message, or when it reached us if the delivery had none.
     #[serde(skip)]
@@ -66,7 +66,14 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, sqlx::Error> {
         content: row.try_get("content")?,
         media_url: row.try_get("media_url")?,
         reply_to_kapso_message_id: row.try_get("reply_to_kapso_message_id")?,
-        status: row.try_get("status")?,
+        status: {
+            let text: Option<String> = row.try_get("status")?;
+            text.map(|text| {
+                DeliveryStatus::parse(&text)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery status `{text}`").into()))
+            })
+            .transpose()?
+        },
         status_error: row.try_get("status_error")?,
         sent_at_ms: row.try_get("sent_at")?,
         received_at_ms: row.try_get("received_at")?,

@@ -3,7 +3,7 @@
 //! results for the browser (times in the workspace's zone, display names, links).
 
 use crate::app::api::*;
-use crate::model::{clean_manual_name, Direction, LeadStatus, Role};
+use crate::model::{clean_manual_name, DeliveryStatus, Direction, LeadStatus, Role};
 use crate::server::{
     accounts,
     auth::{self, Member},
@@ -529,13 +529,13 @@ pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
             at_local: local_display(m.sent_at_ms, &workspace.time_zone),
             at_time: local_time(m.sent_at_ms, &workspace.time_zone),
             at_iso: rfc3339(m.sent_at_ms),
-            status: m.status.clone(),
+            status: m.status.map(|status| status.as_str().to_string()),
             status_error: m.status_error.clone(),
             contacts: cards.remove(&m.id).unwrap_or_default(),
             // Only our replies that never got a wamid: failed before Kapso took them,
             // or interrupted (unknown).
             can_retry: m.direction == Direction::Outbound
-                && matches!(m.status.as_deref(), Some("failed" | "unknown"))
+                && matches!(m.status, Some(DeliveryStatus::Failed | DeliveryStatus::Unknown))
                 && m.kapso_message_id.starts_with("leadline:"),
         })
         .collect();

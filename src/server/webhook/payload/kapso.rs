@@ -144,7 +144,7 @@ pub(super) fn read_v2_message(
         }
         parts.media_url = opt_str(kapso, "media_url", &kapso_at)?.map(str::to_string);
         if parts.status.is_none() {
-            parts.status = opt_str(kapso, "status", &kapso_at)?.and_then(DeliveryStatus::parse);
+            parts.status = opt_str(kapso, "status", &kapso_at)?.and_then(delivery_status);
         }
     }
     let conversation =

@@ -84,7 +84,7 @@ pub(super) fn parse_meta(object: &Map<String, Value>, root: &At) -> Result<Vec<I
                     let status = as_object(status, &status_at)?;
                     let wamid = req_str(status, "id", &status_at)?.trim().to_string();
                     let name = req_str(status, "status", &status_at)?;
-                    let event = match DeliveryStatus::parse(name) {
+                    let event = match delivery_status(name) {
                         Some(parsed) => Event::Status(StatusEvent {
                             wamid,
                             status: parsed,

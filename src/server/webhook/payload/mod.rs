@@ -82,43 +82,19 @@ pub enum Event {
 pub use super::health::ErrorNotice;
 pub use crate::server::contact_cards::SharedContact;
 
-pub use crate::model::Direction;
+pub use crate::model::{DeliveryStatus, Direction};
 
-/// Outbound delivery status; the order is the order statuses may advance in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DeliveryStatus {
-    Pending = 1,
-    Sent = 2,
-    Delivered = 3,
-    Read = 4,
-    Failed = 5,
-}
-
-impl DeliveryStatus {
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "pending" | "queued" | "accepted" => DeliveryStatus::Pending,
-            "sent" => DeliveryStatus::Sent,
-            "delivered" => DeliveryStatus::Delivered,
-            "read" | "played" => DeliveryStatus::Read,
-            "failed" | "undelivered" => DeliveryStatus::Failed,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Sent => "sent",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Read => "read",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    pub fn rank(self) -> i64 {
-        self as i64
-    }
+/// A delivery status by WhatsApp's or Kapso's name for it (never `queued` or `unknown`:
+/// those are ours; Kapso's `queued` is WhatsApp's `pending`).
+pub(super) fn delivery_status(text: &str) -> Option<DeliveryStatus> {
+    Some(match text {
+        "pending" | "queued" | "accepted" => DeliveryStatus::Pending,
+        "sent" => DeliveryStatus::Sent,
+        "delivered" => DeliveryStatus::Delivered,
+        "read" | "played" => DeliveryStatus::Read,
+        "failed" | "undelivered" => DeliveryStatus::Failed,
+        _ => return None,
+    })
 }
 
 /// Who the customer is, as the delivery names them: every identifier it carries

@@ -52,6 +52,26 @@ fn meta_message_and_statuses() {
 }
 
 #[test]
+fn whatsapp_status_names_are_read_as_the_five_it_reports() {
+    for (name, status) in [
+        ("pending", DeliveryStatus::Pending),
+        ("queued", DeliveryStatus::Pending),
+        ("accepted", DeliveryStatus::Pending),
+        ("sent", DeliveryStatus::Sent),
+        ("delivered", DeliveryStatus::Delivered),
+        ("read", DeliveryStatus::Read),
+        ("played", DeliveryStatus::Read),
+        ("failed", DeliveryStatus::Failed),
+        ("undelivered", DeliveryStatus::Failed),
+    ] {
+        assert_eq!(delivery_status(name), Some(status), "{name}");
+    }
+    // `unknown` is leadline's own (an interrupted send), never WhatsApp's.
+    assert_eq!(delivery_status("unknown"), None);
+    assert_eq!(delivery_status("Read"), None);
+}
+
+#[test]
 fn business_scoped_ids_and_usernames_are_read_everywhere() {
     let d = parse(&fixture("v2-message-received-bsuid-only.json"), Some("whatsapp.message.received")).unwrap();
     let m = only_message(&d);
