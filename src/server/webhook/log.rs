@@ -162,6 +162,14 @@ pub fn spawn_pruning(db: Db) {
     });
 }
 
+/// Rows one statement deletes: a short write transaction of its own.
+const PRUNE_BATCH: i64 = 500;
+/// The pause after each batch. It hands the write lock back to the ingest writer: SQLite
+/// has one writer, and a million-row sweep run back to back kept ingest waiting in
+/// SQLite's busy handler (scripts/soak --sweep measures it). On PostgreSQL it spreads
+/// the sweep's WAL and vacuum work.
+const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 pub async fn prune(db: &Db, cutoff: i64) -> Result<u64, sqlx::Error> {
     let mut removed = 0;
     for row in sqlx::query("SELECT id FROM workspaces").fetch_all(&db.pool).await? {
@@ -169,17 +177,19 @@ pub async fn prune(db: &Db, cutoff: i64) -> Result<u64, sqlx::Error> {
         loop {
             let batch = sqlx::query(
                 "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
-                 WHERE workspace_id = $1 AND received_at < $2 LIMIT 500)",
+                 WHERE workspace_id = $1 AND received_at < $2 LIMIT $3)",
             )
             .bind(&workspace)
             .bind(cutoff)
+            .bind(PRUNE_BATCH)
             .execute(&db.pool)
             .await?
             .rows_affected();
             removed += batch;
-            if batch == 0 {
+            if batch < PRUNE_BATCH as u64 {
                 break;
             }
+            tokio::time::sleep(PRUNE_PAUSE).await;
         }
     }
     Ok(removed)
