@@ -132,12 +132,15 @@ struct Seen {
     broken: usize,
 }
 
+/// Every delivery body sent, in order.
+type Sent = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// Sends deliveries like Kapso through HAProxy until `stop`, each retried until
 /// acknowledged (within `patience`); returns what was seen and the bodies sent.
 struct Load {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Seen>>,
-    sent: Arc<Mutex<Vec<Vec<u8>>>>,
+    sent: Sent,
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -147,13 +150,14 @@ impl Load {
         let secret = cluster.var("WEBHOOK_SECRET").to_string();
         assert_eq!(cluster.var("PHONE_NUMBER_ID"), PHONE_NUMBER_ID);
         let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-        let (stop, seen, sent) = (Arc::new(AtomicBool::new(false)), Arc::default(), Arc::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let sent: Sent = Arc::default();
         let next = Arc::new(AtomicU64::new(0));
         let workers = (0..SENDERS)
             .map(|_| {
                 let (http, url, secret, run) = (http.clone(), url.clone(), secret.clone(), run.to_string());
-                let (stop, seen, sent, next): (Arc<AtomicBool>, Arc<Mutex<Seen>>, Arc<Mutex<Vec<Vec<u8>>>>, _) =
-                    (stop.clone(), Arc::clone(&seen), Arc::clone(&sent), next.clone());
+                let (stop, seen, sent, next) = (stop.clone(), seen.clone(), sent.clone(), next.clone());
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
                         let n = next.fetch_add(1, Ordering::Relaxed);
