@@ -2,10 +2,9 @@
 //! browsers without JavaScript) and the status select. Each shows the change at once and
 //! puts the row back, with a message, when the server refuses it.
 
-use crate::app::api::{rename_lead, set_lead_status, EditLead, LeadRow};
+use crate::app::api::{rename_lead, set_lead_status, LeadRow};
 use crate::app::i18n::{status_label, t};
 use crate::model::{clean_manual_name, LeadStatus, NAME_MAX_CHARS};
-use leptos::server_fn::ServerFn;
 use leptos::{html, prelude::*, task::spawn_local};
 
 /// The name: click (or Enter) to edit in place; Enter or leaving the field saves,
@@ -168,6 +167,8 @@ fn NoScriptEdit(id: String, data: RwSignal<LeadRow>) -> impl IntoView {
 
 #[cfg(feature = "ssr")]
 fn no_script_form(id: &str, row: &LeadRow) -> impl IntoView + use<> {
+    use crate::app::api::EditLead;
+    use leptos::server_fn::ServerFn;
     let strings = t();
     let field_id = format!("nojs-name-{id}");
     let status_id = format!("nojs-status-{id}");
