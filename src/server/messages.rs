@@ -118,6 +118,16 @@ pub async fn for_lead(
 }
 
 /// A lead's latest `limit` messages, in the order they were written.
+/// How many messages a lead has (the lead page's count).
+pub async fn count_for_lead(db: &Db, workspace: &Workspace, lead_id: &LeadId) -> AppResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE workspace_id = $1 AND lead_id = $2")
+        .bind(workspace.id.as_str())
+        .bind(lead_id.as_str())
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
 pub async fn latest_for_lead(
     db: &Db,
     workspace: &Workspace,

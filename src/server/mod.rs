@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contact_cards;
+pub mod conversations;
 pub mod csv_export;
 pub mod csv_import;
 pub mod csv_import_progress;

@@ -8,6 +8,7 @@ use crate::server::{
     accounts,
     auth::{self, Member},
     clock::{local_display, local_time, now_ms, rfc3339},
+    conversations::{self, ConversationRecord},
     error::AppError,
     http::AppState,
     ids::{LeadId, UserId},
@@ -21,7 +22,6 @@ use crate::server::{
 use axum::http::{header, request::Parts, StatusCode};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
-use sqlx::Row;
 
 /// Page size of the Database view and the Inbox list.
 pub const PAGE_SIZE: usize = 50;
@@ -354,13 +354,7 @@ pub async fn lead_detail(id: String) -> Result<LeadDetail, UiError> {
             new_value: c.new_value,
         })
         .collect();
-    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE workspace_id = $1 AND lead_id = $2")
-        .bind(member.workspace.id.as_str())
-        .bind(id.as_str())
-        .fetch_one(&state.db.pool)
-        .await
-        .and_then(|row| row.try_get("n"))
-        .map_err(|e| refuse(e.into()))?;
+    let count = messages::count_for_lead(&state.db, &member.workspace, &id).await.map_err(refuse)?;
     let (identities, merges) =
         crate::server::web_merge::identities_and_merges(&state, &member.workspace, &lead).await.map_err(refuse)?;
     Ok(LeadDetail {
@@ -373,75 +367,40 @@ pub async fn lead_detail(id: String) -> Result<LeadDetail, UiError> {
     })
 }
 
-const CONVERSATION_COLUMNS: &str = "c.id, c.kapso_conversation_id, c.lead_id, c.last_message_at, \
-    c.last_message_preview, c.unread_count, c.status, l.name, l.kapso_name, l.username, l.phone_normalized";
-
-fn conversation_view(row: &sqlx::any::AnyRow, workspace: &Workspace) -> Result<ConversationRow, sqlx::Error> {
-    let id: String = row.try_get("id")?;
-    let kapso: Option<String> = row.try_get("kapso_conversation_id")?;
-    let name: Option<String> = row.try_get("name")?;
-    let profile: Option<String> = row.try_get("kapso_name")?;
-    let profile = profile.or(row.try_get::<Option<String>, _>("username")?);
-    let key: String = row.try_get("phone_normalized")?;
+fn conversation_view(record: &ConversationRecord, workspace: &Workspace) -> ConversationRow {
+    let profile = record.kapso_name.clone().or_else(|| record.username.clone());
+    let key = &record.phone_normalized;
     let phone = match key.strip_prefix("bsuid:") {
         Some(bsuid) => crate::server::identity::short_bsuid(bsuid),
-        None => display_key(&key),
+        None => display_key(key),
     };
-    let last: Option<i64> = row.try_get("last_message_at")?;
-    Ok(ConversationRow {
-        inbox_ref: kapso.unwrap_or(id),
-        lead_id: row.try_get("lead_id")?,
-        display_name: name.or(profile).unwrap_or_else(|| phone.clone()),
+    let last = record.last_message_at;
+    ConversationRow {
+        inbox_ref: record.kapso_conversation_id.clone().unwrap_or_else(|| record.id.clone()),
+        lead_id: record.lead_id.clone(),
+        display_name: record.name.clone().or(profile).unwrap_or_else(|| phone.clone()),
         phone,
-        preview: row.try_get::<Option<String>, _>("last_message_preview")?.unwrap_or_default(),
+        preview: record.last_message_preview.clone().unwrap_or_default(),
         last_message_ms: last,
         last_message_local: last.map(|ms| local_display(ms, &workspace.time_zone)),
         last_message_iso: last.map(rfc3339),
-        unread: row.try_get("unread_count")?,
-        status: row.try_get("status")?,
-    })
+        unread: record.unread_count,
+        status: record.status.clone(),
+    }
 }
 
 pub async fn list_conversations(q: String, cursor: String) -> Result<ConversationsPage, UiError> {
     let (state, member) = member().await?;
     let workspace = &member.workspace;
-    let search = LeadQuery { search: Some(q).filter(|q| !q.trim().is_empty()), ..LeadQuery::default() };
-    let filters = leads::filters(workspace, &search);
-    let mut sql = format!(
-        "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN leads l ON l.id = c.lead_id \
-         WHERE c.workspace_id = $1 AND c.last_message_at IS NOT NULL{}",
-        filters.sql
-    );
+    let search = Some(q).filter(|q| !q.trim().is_empty());
     let after = decode_conversation_cursor(&cursor);
-    let next = filters.binds.len() + 2;
-    if after.is_some() {
-        sql.push_str(&format!(" AND (c.last_message_at, c.id) < (${next}, ${})", next + 1));
-    }
-    sql.push_str(&format!(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT {}", PAGE_SIZE + 1));
-    let mut query = sqlx::query(&sql).bind(workspace.id.as_str());
-    for value in &filters.binds {
-        query = query.bind(value);
-    }
-    if let Some((at, id)) = &after {
-        query = query.bind(*at).bind(id.clone());
-    }
-    let rows = query.fetch_all(&state.db.pool).await.map_err(|e| refuse(e.into()))?;
-    let mut views = Vec::with_capacity(rows.len());
-    let mut keys = Vec::with_capacity(rows.len());
-    for row in &rows {
-        views.push(conversation_view(row, workspace).map_err(|e| refuse(e.into()))?);
-        keys.push((
-            row.try_get::<i64, _>("last_message_at").unwrap_or_default(),
-            row.try_get::<String, _>("id").unwrap_or_default(),
-        ));
-    }
-    let next_cursor = if views.len() > PAGE_SIZE {
-        views.truncate(PAGE_SIZE);
-        keys.get(PAGE_SIZE - 1).map(|(at, id)| crate::server::cursor::encode(&[&at.to_string(), id]))
-    } else {
-        None
-    };
-    Ok(ConversationsPage { rows: views, next_cursor, now_ms: now_ms() })
+    let records =
+        conversations::page(&state.db, workspace, search, after, PAGE_SIZE + 1).await.map_err(|e| refuse(e.into()))?;
+    let next_cursor = (records.len() > PAGE_SIZE)
+        .then(|| &records[PAGE_SIZE - 1])
+        .map(|last| crate::server::cursor::encode(&[&last.last_message_at.unwrap_or_default().to_string(), &last.id]));
+    let rows = records.iter().take(PAGE_SIZE).map(|record| conversation_view(record, workspace)).collect();
+    Ok(ConversationsPage { rows, next_cursor, now_ms: now_ms() })
 }
 
 /// A bad cursor shows the first page (the Inbox's "more" link is the only maker of one).
@@ -456,33 +415,18 @@ const THREAD_MESSAGES: usize = 300;
 pub async fn open_thread(conversation: String) -> Result<Thread, UiError> {
     let (state, member) = member().await?;
     let workspace = &member.workspace;
-    let row = sqlx::query(&format!(
-        "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN leads l ON l.id = c.lead_id \
-         WHERE c.workspace_id = $1 AND (c.kapso_conversation_id = $2 OR c.id = $2) \
-         ORDER BY CASE WHEN c.kapso_conversation_id = $2 THEN 0 ELSE 1 END LIMIT 1"
-    ))
-    .bind(workspace.id.as_str())
-    .bind(conversation.trim())
-    .fetch_optional(&state.db.pool)
-    .await
-    .map_err(|e| refuse(e.into()))?
-    .ok_or_else(|| refuse(AppError::NotFound("conversation not found".into())))?;
-    let mut view = conversation_view(&row, workspace).map_err(|e| refuse(e.into()))?;
+    let record = conversations::find(&state.db, workspace, conversation.trim())
+        .await
+        .map_err(|e| refuse(e.into()))?
+        .ok_or_else(|| refuse(AppError::NotFound("conversation not found".into())))?;
+    let mut view = conversation_view(&record, workspace);
     let lead_id = LeadId::from_db(view.lead_id.clone());
     // Opening the thread reads every conversation of this customer. Rendering
     // `GET /inbox/{id}` does this too, so a cross-site link to a signed-in person's
     // conversation marks it read: an accepted choice (documented in README): it only
     // clears an unread count of a conversation they may see, and opening is reading.
     // Nothing else changes state on a GET.
-    let marked = sqlx::query(
-        "UPDATE conversations SET unread_count = 0 WHERE workspace_id = $1 AND lead_id = $2 AND unread_count > 0",
-    )
-    .bind(workspace.id.as_str())
-    .bind(lead_id.as_str())
-    .execute(&state.db.pool)
-    .await
-    .map_err(|e| refuse(e.into()))?;
-    if marked.rows_affected() > 0 {
+    if conversations::mark_read(&state.db, workspace, &lead_id).await.map_err(|e| refuse(e.into()))? {
         view.unread = 0;
         state.live.publish(LeadChanged {
             workspace_id: workspace.id.to_string(),
