@@ -1,6 +1,6 @@
 //! Every delivery WhatsApp documents is accepted (issue 16): a corpus of Meta's example
 //! payloads for every message type, status and error notice, and their Kapso v2
-//! equivalents (src/tests/fixtures/corpus), each signed as its sender signs it.
+//! equivalents (tests/fixtures/corpus), each signed as its sender signs it.
 //! Well-formed, signed and routable means 200; inbound messages are stored under their
 //! id with a readable preview; statuses and error notices never create a lead.
 
@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 pub fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tests/fixtures/corpus");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())

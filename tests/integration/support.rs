@@ -567,7 +567,7 @@ pub fn meta_status(wamid: &str, status: &str, recipient: &str) -> Value {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/tests/fixtures/kapso").join(name)).unwrap()
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kapso").join(name)).unwrap()
 }
 
 /// A deterministic shuffle (no randomness in tests without a seed to replay it).
