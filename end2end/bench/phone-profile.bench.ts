@@ -4,31 +4,14 @@
 // script compilation and evaluation, wasm compilation, style and layout, …) and the
 // navigation's milestones. Run by `scripts/bench-phone --profile`.
 import { expect, test } from '@playwright/test';
-
-const baseUrl = process.env.BENCH_URL!;
-const email = process.env.BENCH_EMAIL!;
-const password = process.env.BENCH_PASSWORD!;
+import { baseUrl, emulateSlowPhone, signedInPhone } from './phone';
 
 type TraceEvent = { name: string; ph: string; dur?: number; ts: number; tid: number; pid: number; args?: any; cat: string };
 
 test('slow phone: profile of a warm load', async ({ browser }) => {
   test.setTimeout(300_000);
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  const page = await context.newPage();
-  await page.goto(`${baseUrl}/login`);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.locator('html.js')).toHaveCount(1);
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', {
-    offline: false,
-    latency: 150,
-    downloadThroughput: (1.6 * 1024 * 1024) / 8,
-    uploadThroughput: (750 * 1024) / 8,
-  });
-  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+  const { context, page } = await signedInPhone(browser);
+  await emulateSlowPhone(await context.newCDPSession(page));
   // Warm the cache (twice: Chromium caches compiled wasm on a later visit).
   for (let i = 0; i < 2; i++) {
     await page.goto('about:blank');

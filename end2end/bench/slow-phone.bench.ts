@@ -4,36 +4,20 @@
 // hydrated (`html.js`, set by the bundle once hydration is done) and count the bytes
 // that crossed the network, with a cold cache and again with a warm one.
 // Run by scripts/bench-phone against a release server with seeded leads.
-import { expect, test } from '@playwright/test';
+import { test } from '@playwright/test';
+import { baseUrl, emulateSlowPhone, signedInPhone } from './phone';
 
-const baseUrl = process.env.BENCH_URL!;
-const email = process.env.BENCH_EMAIL!;
-const password = process.env.BENCH_PASSWORD!;
 const runs = Number(process.env.BENCH_RUNS || 5);
 
 test('slow phone: time to hydration and bytes', async ({ browser }) => {
   test.setTimeout(600_000);
   const results: { cold_ms: number; cold_bytes: number; warm_ms: number; warm_bytes: number }[] = [];
   for (let run = 0; run < runs; run++) {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-    const page = await context.newPage();
-    await page.goto(`${baseUrl}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page.locator('html.js')).toHaveCount(1);
+    const { context, page } = await signedInPhone(browser);
     await page.goto('about:blank');
-
     const cdp = await context.newCDPSession(page);
-    await cdp.send('Network.enable');
+    await emulateSlowPhone(cdp);
     await cdp.send('Network.clearBrowserCache');
-    await cdp.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 150,
-      downloadThroughput: (1.6 * 1024 * 1024) / 8,
-      uploadThroughput: (750 * 1024) / 8,
-    });
-    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
     let bytes = 0;
     cdp.on('Network.loadingFinished', (event: { encodedDataLength: number }) => {
       bytes += event.encodedDataLength;
