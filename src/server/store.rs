@@ -200,34 +200,72 @@ pub struct PgExec {
     engine: Engine,
     /// Inside a group transaction (`webhook/pg_group.rs`): scopes are savepoints.
     grouped: bool,
+    /// Group mode: statements that open a transaction or a savepoint, not sent yet. They
+    /// cannot fail on their own in a healthy transaction, so they travel with whatever is
+    /// sent next, in one round trip (`BEGIN; SET LOCAL …; SAVEPOINT delivery; SAVEPOINT
+    /// item` cost four before).
+    deferred: Vec<&'static str>,
 }
 
 impl PgExec {
     pub fn new(conn: PoolConnection<Any>) -> Self {
-        PgExec { conn, in_scope: false, engine: Engine::Postgres, grouped: false }
+        PgExec::on(conn, Engine::Postgres)
     }
 
     pub fn on(conn: PoolConnection<Any>, engine: Engine) -> Self {
-        PgExec { conn, in_scope: false, engine, grouped: false }
+        PgExec { conn, in_scope: false, engine, grouped: false, deferred: Vec::new() }
     }
 
     /// A PostgreSQL connection for a group transaction, which the caller opens and
     /// ends with [`PgExec::run`]; each scope inside it is a savepoint.
     pub fn grouped(conn: PoolConnection<Any>) -> Self {
-        PgExec { conn, in_scope: false, engine: Engine::Postgres, grouped: true }
+        let mut exec = PgExec::on(conn, Engine::Postgres);
+        exec.grouped = true;
+        exec
     }
 
     /// Runs a transaction-control statement (`BEGIN`, `SAVEPOINT …`, `COMMIT`…),
     /// remembering whether a transaction is open (dropped inside one, the connection is
-    /// closed, not pooled).
+    /// closed, not pooled). In group mode the opening ones are deferred (see `deferred`);
+    /// the rest (`ROLLBACK TO …`, `COMMIT`) are sent at once, after them, so an error is
+    /// always seen where it happened.
     pub async fn run(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        sqlx::query(sql).execute(&mut *self.conn).await?;
         match sql {
+            // Counted as open from here: dropped before its end, the connection closes.
             "BEGIN" => self.in_scope = true,
-            "COMMIT" | "ROLLBACK" => self.in_scope = false,
+            // Whatever was deferred is undone anyway (and would fail first in an aborted
+            // transaction, keeping the `ROLLBACK` from running).
+            "ROLLBACK" => self.deferred.clear(),
             _ => {}
         }
+        self.deferred.push(sql);
+        let opening = sql == "BEGIN" || sql.starts_with("SAVEPOINT ") || sql.starts_with("SET LOCAL ");
+        if self.grouped && opening {
+            return Ok(());
+        }
+        self.send_deferred().await?;
+        if matches!(sql, "COMMIT" | "ROLLBACK") {
+            self.in_scope = false;
+        }
         Ok(())
+    }
+
+    /// Sends the deferred statements, if any, in one simple-protocol round trip.
+    async fn send_deferred(&mut self) -> Result<(), StoreError> {
+        match self.deferred.len() {
+            0 => Ok(()),
+            1 => {
+                let sql = self.deferred.pop().unwrap_or_default();
+                sqlx::query(sql).execute(&mut *self.conn).await?;
+                Ok(())
+            }
+            _ => {
+                let batch = std::mem::take(&mut self.deferred).join("; ");
+                let conn: &mut sqlx::AnyConnection = &mut self.conn;
+                sqlx::Executor::execute(conn, batch.as_str()).await?;
+                Ok(())
+            }
+        }
     }
 
     fn prepare<'a>(sql: &'static str, args: &[Arg<'a>]) -> sqlx::query::Query<'a, Any, sqlx::any::AnyArguments<'a>> {
@@ -254,11 +292,13 @@ impl Exec for PgExec {
     }
 
     async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        self.send_deferred().await?;
         let rows = Self::prepare(sql, args).fetch_all(&mut *self.conn).await?;
         Ok(rows.into_iter().map(Row::Any).collect())
     }
 
     async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        self.send_deferred().await?;
         Ok(Self::prepare(sql, args).execute(&mut *self.conn).await?.rows_affected())
     }
 
@@ -278,10 +318,10 @@ impl Exec for PgExec {
 
     async fn end_scope(&mut self, commit: bool) -> Result<(), StoreError> {
         if self.grouped {
-            if !commit {
-                self.run("ROLLBACK TO SAVEPOINT item").await?;
-            }
-            return self.run("RELEASE SAVEPOINT item").await;
+            // No `RELEASE`: a savepoint left open costs nothing until the group's
+            // `COMMIT`, and a later one of the same name shadows it, so `ROLLBACK TO`
+            // always undoes the latest item only. One round trip less per item.
+            return if commit { Ok(()) } else { self.run("ROLLBACK TO SAVEPOINT item").await };
         }
         sqlx::query(if commit { "COMMIT" } else { "ROLLBACK" }).execute(&mut *self.conn).await?;
         self.in_scope = false;

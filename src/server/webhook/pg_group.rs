@@ -162,11 +162,10 @@ async fn write_group(db: &Db, group: &[Job]) -> Result<Vec<Result<DeliveryReport
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
         exec.run("SAVEPOINT delivery").await?;
+        // Savepoints are never released (see `PgExec::end_scope`): the next one of the
+        // same name shadows this one until the group's `COMMIT`.
         match apply_delivery(&mut exec, &job.submission).await {
-            Ok(report) => {
-                exec.run("RELEASE SAVEPOINT delivery").await?;
-                outcomes.push(Ok(report));
-            }
+            Ok(report) => outcomes.push(Ok(report)),
             Err(err) if err.aborts_group() || err.is_unavailable() => {
                 let _ = exec.run("ROLLBACK").await;
                 return Err(err);
@@ -174,7 +173,6 @@ async fn write_group(db: &Db, group: &[Job]) -> Result<Vec<Result<DeliveryReport
             Err(err) => {
                 tracing::error!(error = %err, delivery = %job.submission.delivery_id, "delivery not stored");
                 exec.run("ROLLBACK TO SAVEPOINT delivery").await?;
-                exec.run("RELEASE SAVEPOINT delivery").await?;
                 outcomes.push(Err(CommitError::Failed(err.to_string())));
             }
         }
