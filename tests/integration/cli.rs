@@ -174,6 +174,53 @@ on_both_engines! {
         assert_eq!(replayed["results"][0]["outcome"], "created");
         assert_eq!(app.count("messages").await, 2);
     }
+
+    async fn a_delivery_log_made_before_packing_upgrades_and_replays(app: TestApp) {
+        let _ = app; // this scenario needs a database made by the version before 0011
+        let database = TestDatabase::create(app.database.engine).await;
+        let old = leadline::server::db::Db::open_before(&database.url, 11).await.unwrap();
+        let (workspace, secrets) = leadline::server::workspaces::create(&old, leadline::server::workspaces::NewWorkspace {
+            name: "Lama".into(),
+            phone_number_id: PHONE_NUMBER_ID.into(),
+            region: "ID".into(),
+            time_zone: "Asia/Jakarta".into(),
+            allow_unsigned_webhooks: false,
+        }).await.unwrap();
+        // A delivery the previous version logged (its body as text; there was no
+        // `packed_body` column yet), whose message was never stored.
+        let body = v2_text("wamid.PRE11", "+6281234567891", "conv-old", Some("Sari"), "dari versi lama");
+        let id = "0190a0a0-0000-7000-8000-0000000000b1";
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
+             VALUES ($1, $2, NULL, 'whatsapp.message.received', 'kapso_v2', $3, 1, '[]')",
+        )
+        .bind(id)
+        .bind(workspace.id.as_str())
+        .bind(serde_json::to_string(&body).unwrap())
+        .execute(&old.pool)
+        .await
+        .unwrap();
+        old.pool.close().await;
+
+        // This version migrates the file on start, keeps the row, and replays it.
+        let app = TestApp::spawn_existing(database, workspace, secrets.webhook_secret.unwrap(), secrets.api_token.unwrap()).await;
+        assert_eq!(app.count("webhook_deliveries").await, 1);
+        let (ok, shown, stderr) = leadline(&app.database.url, &["deliveries", "show", id]);
+        assert!(ok, "{stderr}");
+        assert_eq!(shown["raw_body"]["message"]["id"], "wamid.PRE11");
+        let (ok, replayed, stderr) = leadline(&app.database.url, &["deliveries", "replay", id]);
+        assert!(ok, "{stderr}");
+        assert_eq!(replayed["results"][0]["outcome"], "created");
+        assert_eq!(app.count("messages").await, 1);
+        // The old row stays as it was written; new deliveries beside it are packed.
+        app.deliver(&v2_text("wamid.POST11", "+6281234567892", "conv-new", None, "baru"), None).await.expect(StatusCode::OK);
+        let unpacked: Vec<String> = sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE packed_body IS NULL")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(unpacked, vec![id.to_string()]);
+        assert!(app.count("webhook_deliveries").await >= 2);
+    }
 }
 
 /// Three server processes behind an imaginary load balancer, one PostgreSQL: 50
