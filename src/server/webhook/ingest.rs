@@ -46,7 +46,7 @@ pub struct Submission {
     /// The workspace the delivery log row belongs to (the first routed item's).
     pub workspace_id: WorkspaceId,
     pub items: Vec<(Option<Arc<Workspace>>, Item)>,
-    /// The raw body, deflated for the delivery log (`log::pack`).
+    /// The raw body, compressed for the delivery log (`log::pack`).
     pub packed_body: Vec<u8>,
     pub idempotency_key: Option<String>,
     pub event: Option<String>,

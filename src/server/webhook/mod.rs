@@ -236,14 +236,14 @@ async fn authenticate(state: &AppState, routed: &Routed, body: &[u8], headers: &
     Ok(())
 }
 
-/// Deflates the body for the delivery log here, in the request, so the single writer
+/// Compresses the body for the delivery log here, in the request, so the single writer
 /// does not; a large one on the blocking pool.
 async fn pack_for_log(bytes: &Bytes) -> Vec<u8> {
     if bytes.len() <= bounds::OFFLOAD_BYTES {
         return log::pack(bytes);
     }
     let bytes = bytes.clone();
-    tokio::task::spawn_blocking(move || log::pack(&bytes)).await.expect("deflate does not panic")
+    tokio::task::spawn_blocking(move || log::pack(&bytes)).await.expect("compressing does not panic")
 }
 
 #[derive(serde::Deserialize)]
