@@ -255,7 +255,7 @@ fn inbound_run(items: &[(Option<Arc<Workspace>>, Item)], start: usize) -> Option
         _ => None,
     };
     let (workspace, first) = inbound(start)?;
-    let ids = Identifiers::of(&first.customer);
+    let ids = first.customer.ids.clone();
     if ids.is_empty() && first.kapso_conversation_id.is_none() {
         return None;
     }
@@ -267,7 +267,7 @@ fn inbound_run(items: &[(Option<Arc<Workspace>>, Item)], start: usize) -> Option
                     if ws.id == workspace.id
                         && m.kapso_conversation_id == first.kapso_conversation_id
                         && m.customer.changed_to.is_none()
-                        && Identifiers::of(&m.customer) == ids =>
+                        && m.customer.ids == ids =>
                 {
                     messages.push(m)
                 }
@@ -499,7 +499,7 @@ async fn outbound_message<E: Exec>(
     } else if message_exists(conn, workspace, &message.wamid).await? {
         return Ok(Applied::Keep(ItemReport { outcome: Outcome::Duplicate, ..report }));
     }
-    let ids = Identifiers::of(&message.customer);
+    let ids = &message.customer.ids;
     let lead_id =
         identity::find_lead(conn, workspace.id.as_str(), &ids, message.kapso_conversation_id.as_deref()).await?;
     let Some(lead_id) = lead_id else {
@@ -550,7 +550,7 @@ async fn status_update<E: Exec>(
     let change = advance_status(conn, workspace, &status.wamid, status.status, status.error.as_deref()).await?;
     // The recipient's phone and BSUID together name one person: link them on the lead
     // the message belongs to (the cheapest phone ↔ BSUID link there is).
-    let recipient = Identifiers::of(&status.recipient);
+    let recipient = &status.recipient.ids;
     let mut merged = None;
     if let (StatusChange::Advanced(lead_id) | StatusChange::NotNewer(lead_id), false) = (&change, recipient.is_empty())
     {
@@ -598,7 +598,7 @@ async fn conversation_update<E: Exec>(
     if let Some(row) = updated {
         return Ok(Applied::Keep(report.touching(workspace, &row.text(0)?)));
     }
-    let ids = Identifiers::of(&event.customer);
+    let ids = &event.customer.ids;
     let lead_id =
         if ids.is_empty() { None } else { identity::find_lead(conn, workspace.id.as_str(), &ids, None).await? };
     let Some(lead_id) = lead_id else {

@@ -331,3 +331,22 @@ mod properties {
         })
     }
 }
+
+#[test]
+fn identifiers_are_parsed_once_the_customer_is_complete() {
+    // Meta: the number comes from `contacts`, the BSUID too; both parsed into `ids`.
+    let d = parse(&fixture("meta-forwarded-bsuid.json"), None).unwrap();
+    let ids = &only_message(&d).customer.ids;
+    let phone = ids.phone.as_ref().expect("a parsed phone");
+    assert_eq!((phone.value.as_str(), phone.valid), ("+6281377788899", true));
+    assert_eq!(ids.bsuid.as_deref(), Some("ID.77700011122233344"));
+    assert_eq!(ids.username.as_deref(), Some("@dewi.kue"));
+    // A status names its recipient the same way.
+    let d = parse(&fixture("meta-forwarded-statuses.json"), None).unwrap();
+    let Event::Status(status) = &d.items[0].event else { panic!("a status: {:?}", d.items[0]) };
+    assert_eq!(status.recipient.ids.phone.as_ref().map(|p| p.value.as_str()), Some("+6281234567890"));
+    // No identifier at all: nothing parsed, nothing invented.
+    let body = br#"{"message": {"id": "w1", "type": "text", "text": {"body": "x"}}, "conversation": {"id": "c1"}}"#;
+    let d = parse(body, Some("whatsapp.message.received")).unwrap();
+    assert!(only_message(&d).customer.ids.is_empty());
+}
