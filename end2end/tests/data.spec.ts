@@ -3,8 +3,6 @@
 // imported. Screenshots at 390 px and at desktop size.
 import { expect, test } from '@playwright/test';
 import { artifacts, Server, signInAsOwner, startServer, hydrated } from './server';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 
 let server: Server;
@@ -38,9 +36,7 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 390, 844
     await signInAsOwner(page, server);
     await page.getByRole('link', { name: 'Import CSV' }).click();
     await expect(page).toHaveURL(/\/import$/);
-    const csvPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'leadline-import-')), 'pelanggan.csv');
-    fs.writeFileSync(csvPath, file());
-    await page.setInputFiles('#import-file', csvPath);
+    await page.setInputFiles('#import-file', { name: 'pelanggan.csv', mimeType: 'text/csv', buffer: Buffer.from(file()) });
     await page.getByRole('button', { name: 'Upload' }).click();
 
     // Mapping guessed from the headers, and a preview of the first rows.
