@@ -501,7 +501,7 @@ async fn outbound_message<E: Exec>(
     }
     let ids = &message.customer.ids;
     let lead_id =
-        identity::find_lead(conn, workspace.id.as_str(), &ids, message.kapso_conversation_id.as_deref()).await?;
+        identity::find_lead(conn, workspace.id.as_str(), ids, message.kapso_conversation_id.as_deref()).await?;
     let Some(lead_id) = lead_id else {
         return Ok(Applied::Keep(ItemReport {
             outcome: Outcome::Ignored,
@@ -554,7 +554,7 @@ async fn status_update<E: Exec>(
     let mut merged = None;
     if let (StatusChange::Advanced(lead_id) | StatusChange::NotNewer(lead_id), false) = (&change, recipient.is_empty())
     {
-        merged = Some(identity::apply_change(conn, workspace.id.as_str(), lead_id, &recipient, false, now_ms()).await?);
+        merged = Some(identity::apply_change(conn, workspace.id.as_str(), lead_id, recipient, false, now_ms()).await?);
     }
     let report = match merged {
         Some(merged) if !merged.absorbed.is_empty() => {
@@ -600,7 +600,7 @@ async fn conversation_update<E: Exec>(
     }
     let ids = &event.customer.ids;
     let lead_id =
-        if ids.is_empty() { None } else { identity::find_lead(conn, workspace.id.as_str(), &ids, None).await? };
+        if ids.is_empty() { None } else { identity::find_lead(conn, workspace.id.as_str(), ids, None).await? };
     let Some(lead_id) = lead_id else {
         return Ok(Applied::Keep(ItemReport {
             outcome: Outcome::Ignored,
