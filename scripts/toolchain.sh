@@ -77,9 +77,21 @@ setup_wasm_bindgen() {
     fi
 }
 
+# The split step of build_site (the page groups marked #[lazy] in src/app/mod.rs move into
+# wasm modules of their own): wasm_split_cli_support's command-line tool, the library
+# cargo-leptos's `--split` uses.
+WASM_SPLIT_VERSION=0.2.4
+setup_wasm_split() {
+    if ! cargo install --list 2>/dev/null | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:"; then
+        say "installing wasm-split-cli $WASM_SPLIT_VERSION (a few minutes, once)"
+        cargo install wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary --locked --force >/dev/null
+    fi
+}
+
 setup_toolchain() {
     setup_wasm_toolchain
     setup_wasm_bindgen
+    setup_wasm_split
 }
 
 # Release builds of both halves use type-erased Leptos components.
@@ -91,9 +103,12 @@ build_release_server() {
 }
 
 # Builds the browser half into target/site (what the server serves under /pkg):
-# wasm (dev or release) → wasm-bindgen → (release: wasm-opt + gzip) plus CSS and public/.
+# wasm (dev or release) → split into the main module and the lazy pages' chunks →
+# wasm-bindgen → (release: wasm-opt + brotli/gzip) plus CSS and public/.
 build_site() {
-    local mode="${1:-dev}" wasm_profile_dir cargo_profile=() extra=() rustflags="" bootstrap="${RUSTC_BOOTSTRAP:-}"
+    # The split step reads the linker's relocations (--emit-relocs) to move each lazy
+    # page group's functions, and what only they use, into modules of their own.
+    local mode="${1:-dev}" wasm_profile_dir cargo_profile=() extra=() rustflags="-Clink-args=--emit-relocs" bootstrap="${RUSTC_BOOTSTRAP:-}"
     if [ "$mode" = release ]; then
         cargo_profile=(--profile wasm-release)
         wasm_profile_dir=wasm-release
@@ -101,7 +116,7 @@ build_site() {
         # way, see RELEASE_RUSTFLAGS: both halves must agree for hydration), and, where
         # the standard library's sources are at hand to rebuild it, panics that abort
         # without formatting.
-        rustflags="$RELEASE_RUSTFLAGS"
+        rustflags="$rustflags $RELEASE_RUSTFLAGS"
         if [ ${#WASM_CARGO_ARGS[@]} -gt 0 ] || rustup component add rust-src >/dev/null 2>&1; then
             rustflags="$rustflags -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
             extra=(-Zbuild-std=std,panic_abort)
@@ -115,11 +130,21 @@ build_site() {
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$rustflags" RUSTC_BOOTSTRAP="$bootstrap" \
         cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
         "${cargo_profile[@]}" "${extra[@]}"
-    local site="$CARGO_TARGET_DIR/site"
-    rm -rf "$site"
+    local site="$CARGO_TARGET_DIR/site" split="$CARGO_TARGET_DIR/wasm-split"
+    rm -rf "$site" "$split"
     mkdir -p "$site/pkg"
-    wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name leadline \
-        "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$wasm_profile_dir/leadline.wasm"
+    # The code goes to pkg/code (renamed to its hash below): leadline.js, leadline_bg.wasm,
+    # the split modules (split_<group>_<n>.wasm, one per lazy page group; chunk_<n>.wasm,
+    # code several groups share) and __wasm_split.js, which leadline.js imports: it fetches
+    # those files (relative to itself) when a page needs them and links them to the main
+    # module. Bindgen keeps the exports they link against (--keep-lld-exports, by their
+    # linker names).
+    wasm-split-cli --out-name leadline "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$wasm_profile_dir/leadline.wasm" "$split"
+    local code="$site/pkg/code"
+    wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle --out-dir "$code" --out-name leadline \
+        "$split/leadline.wasm"
+    rm "$split/leadline.wasm"
+    cp "$split/"* "$code/"
     cp "$LEADLINE_ROOT/style/main.css" "$site/pkg/leadline.css"
     cp -r "$LEADLINE_ROOT/public/." "$site/"
     if [ "$mode" = release ]; then
@@ -129,16 +154,28 @@ build_site() {
         if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || [ "$tools/package.json" -nt "$tools/node_modules/.package-lock.json" ]; then
             (cd "$tools" && npm install --no-audit --no-fund >/dev/null)
         fi
-        "$tools/node_modules/.bin/wasm-opt" -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
-            --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-            "$site/pkg/leadline_bg.wasm" -o "$site/pkg/leadline_bg.wasm"
+        local wasm log
+        log="$(mktemp)"
+        for wasm in "$code/"*.wasm; do
+            if ! "$tools/node_modules/.bin/wasm-opt" -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
+                --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+                "$wasm" -o "$wasm" 2>"$log"; then
+                cat "$log" >&2
+                rm -f "$log"
+                return 1
+            fi
+            # It does not know the split step's name-section entries (harmless).
+            grep -v 'unknown name subsection' "$log" >&2 || true
+        done
+        rm -f "$log"
     fi
     hash_site_files "$site/pkg"
     if [ "$mode" = release ]; then
         # Served as-is to browsers that accept brotli or gzip (the server looks for .br
         # and .gz siblings); debug bundles are compressed on the fly instead.
         apt_install brotli
-        for f in "$site/pkg/"*; do
+        local f
+        find "$site/pkg" -type f | while read -r f; do
             gzip -9 -k -f "$f"
             brotli -q 11 -k -f "$f"
         done
@@ -146,14 +183,47 @@ build_site() {
 }
 
 # Content-hashed names, so browsers may keep the files forever (server::assets):
-# leadline.<h>.js + leadline.<h>_bg.wasm (one hash: they only work together) and
-# leadline.<h>.css, listed in pkg/assets.json for the server.
+# the code's folder is named for the hash of everything in it, pkg/<h>/ (leadline.js,
+# leadline_bg.wasm, the loader and the chunks: one hash, since they only work together;
+# they name each other relative to that folder), and the stylesheet leadline.<h>.css;
+# pkg/assets.json tells the server both, and which chunks each lazy page needs.
 hash_site_files() {
-    local pkg="$1" code css
-    code="$(cat "$pkg/leadline.js" "$pkg/leadline_bg.wasm" | sha256sum | cut -c1-16)"
+    local pkg="$1" code css chunks
+    code="$(cd "$pkg/code" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
     css="$(sha256sum "$pkg/leadline.css" | cut -c1-16)"
-    mv "$pkg/leadline.js" "$pkg/leadline.$code.js"
-    mv "$pkg/leadline_bg.wasm" "$pkg/leadline.${code}_bg.wasm"
+    chunks="$(split_chunks_json "$pkg/code/__wasm_split.js")"
+    mv "$pkg/code" "$pkg/$code"
     mv "$pkg/leadline.css" "$pkg/leadline.$css.css"
-    printf '{"output_name":"leadline.%s","css":"leadline.%s.css"}\n' "$code" "$css" >"$pkg/assets.json"
+    printf '{"output_name":"%s/leadline","css":"leadline.%s.css","chunks":%s}\n' "$code" "$css" "$chunks" >"$pkg/assets.json"
+}
+
+# The wasm files each split point (a lazy page group, by the name Leptos gives it) needs, as
+# JSON, read from the loader wasm-split-cli wrote: each shared chunk is a
+# `/* split, split, … */` comment over `const __chunk_N = makeLoad(… new URL("./chunk_N.wasm" …`,
+# each split point's own module an `export const __wasm_split_load_<split> = … new URL("./split_….wasm" …`.
+split_chunks_json() {
+    awk '
+        function add(point, file) {
+            if (!(point in files)) order[++count] = point
+            files[point] = files[point] (files[point] == "" ? "" : ",") "\"" file "\""
+        }
+        /^\/\* .* \*\/$/ { shared = substr($0, 4, length($0) - 6); next }
+        /^export const __wasm_split_load_/ { own = $3; sub(/^__wasm_split_load_/, "", own); next }
+        match($0, /new URL\("\.\/[^"]+\.wasm"/) {
+            file = substr($0, RSTART + 11, RLENGTH - 12)
+            if (shared != "") {
+                n = split(shared, points, ", ")
+                for (i = 1; i <= n; i++) add(points[i], file)
+                shared = ""
+            } else if (own != "") {
+                add(own, file)
+                own = ""
+            }
+        }
+        END {
+            printf "{"
+            for (i = 1; i <= count; i++) printf "%s\"%s\":[%s]", (i > 1 ? "," : ""), order[i], files[order[i]]
+            printf "}"
+        }
+    ' "$1"
 }

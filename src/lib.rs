@@ -22,11 +22,17 @@ pub fn hydrate() {
     // (smaller), so the hook would never run there.
     #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-    // Styles key off this class to hide the JavaScript-free fallbacks once the page is
-    // live; set after hydration, it also marks the moment the page became interactive
-    // (end-to-end tests and scripts/bench-phone wait for it).
-    if let Some(root) = leptos::prelude::document().document_element() {
-        let _ = root.class_list().add_1("js");
-    }
+    // Hydration is asynchronous: a page split out of the main bundle (the #[lazy] groups
+    // in app/mod.rs) hydrates once its wasm has arrived (what leptos::mount::hydrate_lazy
+    // does, plus the marker below).
+    wasm_bindgen_futures::spawn_local(async {
+        let body = leptos::prelude::document().body().expect("a page has a <body>");
+        leptos::mount::hydrate_from_async(body, app::App).await.forget();
+        // Styles key off this class to hide the JavaScript-free fallbacks once the page is
+        // live; set after hydration, it also marks the moment the page became interactive
+        // (end-to-end tests and scripts/bench-phone wait for it).
+        if let Some(root) = leptos::prelude::document().document_element() {
+            let _ = root.class_list().add_1("js");
+        }
+    });
 }

@@ -24,7 +24,7 @@ use leptos_meta::{provide_meta_context, Link, MetaTags, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Route, Router, Routes, A},
     hooks::use_location,
-    path, SsrMode,
+    path, Lazy, LazyRoute, SsrMode,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -76,6 +76,8 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let me = Resource::new(|| (), |_| get_me());
     provide_context(MeResource(me));
+    #[cfg(feature = "ssr")]
+    provide_context(PreloadedChunks(StoredValue::new(Vec::new())));
     live::provide_clock();
     live::provide_workspace_changed();
     view! {
@@ -84,26 +86,162 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=account::SignInPage ssr=SsrMode::Async/>
-                <Route path=path!("/setup") view=account::SetupPage ssr=SsrMode::Async/>
-                <Route path=path!("/invite") view=team::InvitePage ssr=SsrMode::Async/>
-                <Route path=path!("/reset-password") view=password::ResetPasswordPage ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/invite") view={Lazy::<InviteRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/reset-password") view={Lazy::<ResetPasswordRoute>::new()} ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=SignedInLayout ssr=SsrMode::Async>
                     <Route path=path!("/") view=|| view! { <GoTo path="/leads".to_string()/> }/>
                     <Route path=path!("/leads") view=leads::LeadsPage/>
-                    <Route path=path!("/leads/merge") view=leads::MergePage/>
-                    <Route path=path!("/leads/:id") view=leads::LeadPage/>
-                    <Route path=path!("/inbox") view=inbox::InboxPage/>
-                    <Route path=path!("/inbox/:conversation") view=inbox::InboxPage/>
-                    <Route path=path!("/settings") view=settings::SettingsPage/>
-                    <Route path=path!("/setup/done") view=account::SetupDonePage/>
-                    <Route path=path!("/account") view=password::AccountPage/>
-                    <Route path=path!("/import") view=import::ImportUploadPage/>
-                    <Route path=path!("/import/:id") view=import::ImportPage/>
+                    <Route path=path!("/leads/merge") view={Lazy::<MergeRoute>::new()}/>
+                    <Route path=path!("/leads/:id") view={Lazy::<LeadRoute>::new()}/>
+                    <Route path=path!("/inbox") view={Lazy::<InboxRoute>::new()}/>
+                    <Route path=path!("/inbox/:conversation") view={Lazy::<InboxRoute>::new()}/>
+                    <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
+                    <Route path=path!("/setup/done") view={Lazy::<SetupDoneRoute>::new()}/>
+                    <Route path=path!("/account") view={Lazy::<AccountRoute>::new()}/>
+                    <Route path=path!("/import") view={Lazy::<ImportUploadRoute>::new()}/>
+                    <Route path=path!("/import/:id") view={Lazy::<ImportRoute>::new()}/>
                 </ParentRoute>
             </Routes>
         </Router>
     }
 }
+
+/// Pages loaded on demand. The browser bundle a page needs before it becomes interactive
+/// holds the Database (`/leads`), the sign-in page and what every page shares; the pages
+/// below are split out of it at build time (`#[lazy]`; `build_site` runs the split) into
+/// three groups, each a wasm module of its own, fetched the first time one of its pages is
+/// shown: on a direct load, hydration waits for it (the server names its files in
+/// `<link rel="preload">`); on a client-side navigation, the router does. On the server
+/// every page renders as before.
+///
+/// Three groups rather than a module per page: code that several split modules share but
+/// the main bundle does not becomes a chunk of its own for each set of modules sharing
+/// it, and with a module per page Settings needed 37 files (on a phone's 150 ms round
+/// trips, six connections at a time). Three groups share at most four such chunks.
+#[derive(Clone, Copy, Debug)]
+enum LazyPage {
+    Setup,
+    SetupDone,
+    Invite,
+    ResetPassword,
+    Account,
+    Settings,
+    ImportUpload,
+    Import,
+    Merge,
+    Lead,
+}
+
+/// The workspace's rarely used pages: Settings, the account, CSV import, first-run setup,
+/// invitation and password-reset links.
+#[leptos::lazy]
+fn admin_pages(page: LazyPage) -> AnyView {
+    preload_chunks();
+    match page {
+        LazyPage::Setup => view! { <account::SetupPage/> }.into_any(),
+        LazyPage::SetupDone => view! { <account::SetupDonePage/> }.into_any(),
+        LazyPage::Invite => view! { <team::InvitePage/> }.into_any(),
+        LazyPage::ResetPassword => view! { <password::ResetPasswordPage/> }.into_any(),
+        LazyPage::Account => view! { <password::AccountPage/> }.into_any(),
+        LazyPage::Settings => view! { <settings::SettingsPage/> }.into_any(),
+        LazyPage::ImportUpload => view! { <import::ImportUploadPage/> }.into_any(),
+        LazyPage::Import => view! { <import::ImportPage/> }.into_any(),
+        _ => view! { <NotFound/> }.into_any(),
+    }
+}
+
+/// A lead's own page and the merge preview, both reached from the Database.
+#[leptos::lazy]
+fn lead_pages(page: LazyPage) -> AnyView {
+    preload_chunks();
+    match page {
+        LazyPage::Lead => view! { <leads::LeadPage/> }.into_any(),
+        LazyPage::Merge => view! { <leads::MergePage/> }.into_any(),
+        _ => view! { <NotFound/> }.into_any(),
+    }
+}
+
+/// The Inbox: conversations, a thread, the composer, contact cards.
+#[leptos::lazy]
+fn inbox_page() -> AnyView {
+    preload_chunks();
+    view! { <inbox::InboxPage/> }.into_any()
+}
+
+/// A route showing a page of a lazily loaded group. `preload` fetches the group's module
+/// when the route is matched, before its view is asked for: hydration needs the page's
+/// code at hand when it reaches the page (the router awaits every matched route's
+/// `preload` first), or it finds server-rendered content where it expects a placeholder.
+/// (`#[lazy]` makes a `__preload_<function>` in the browser half only.)
+macro_rules! lazy_routes {
+    ($($route:ident => $load:expr, $preload:ident;)*) => {$(
+        struct $route;
+
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            async fn view(_this: Self) -> AnyView {
+                $load.await
+            }
+
+            async fn preload() {
+                #[cfg(feature = "hydrate")]
+                $preload().await;
+            }
+        }
+    )*};
+}
+
+lazy_routes! {
+    SetupRoute => admin_pages(LazyPage::Setup), __preload_admin_pages;
+    SetupDoneRoute => admin_pages(LazyPage::SetupDone), __preload_admin_pages;
+    InviteRoute => admin_pages(LazyPage::Invite), __preload_admin_pages;
+    ResetPasswordRoute => admin_pages(LazyPage::ResetPassword), __preload_admin_pages;
+    AccountRoute => admin_pages(LazyPage::Account), __preload_admin_pages;
+    SettingsRoute => admin_pages(LazyPage::Settings), __preload_admin_pages;
+    ImportUploadRoute => admin_pages(LazyPage::ImportUpload), __preload_admin_pages;
+    ImportRoute => admin_pages(LazyPage::Import), __preload_admin_pages;
+    MergeRoute => lead_pages(LazyPage::Merge), __preload_lead_pages;
+    LeadRoute => lead_pages(LazyPage::Lead), __preload_lead_pages;
+    InboxRoute => inbox_page(), __preload_inbox_page;
+}
+
+/// On the server, while a lazy page renders: names its wasm files in `<head>` (`<link
+/// rel="preload">`, registered with leptos_meta and so nothing in the body), so that a
+/// browser loading the page directly fetches them alongside the main bundle. Leptos
+/// records the split points a render passes through (`PrefetchLazyFn`); this page's group
+/// is among them by now, since this runs inside its split function.
+fn preload_chunks() {
+    #[cfg(feature = "ssr")]
+    {
+        use leptos::prelude::ReadValue;
+        use leptos::prelude::WriteValue;
+        let (Some(leptos::PrefetchLazyFn(points)), Some(PreloadedChunks(named))) =
+            (use_context::<leptos::PrefetchLazyFn>(), use_context::<PreloadedChunks>())
+        else {
+            return;
+        };
+        let points: Vec<&str> = points.read_value().iter().copied().collect();
+        for href in crate::server::assets::chunk_hrefs(&points) {
+            if named.read_value().contains(&href) {
+                continue;
+            }
+            named.write_value().push(href.clone());
+            let _ =
+                view! { <Link rel="preload" href=href as_="fetch" type_="application/wasm" crossorigin="anonymous"/> }
+                    .to_html();
+        }
+    }
+}
+
+/// The wasm files this response has named for preloading already (a page's view may run
+/// more than once while the server renders it).
+#[cfg(feature = "ssr")]
+#[derive(Clone, Copy)]
+struct PreloadedChunks(StoredValue<Vec<String>>);
 
 /// The frame of every signed-in page: navigation, workspace switcher, sign-out. Without
 /// a session it sends the browser to the sign-in page (a 302 when rendered on the

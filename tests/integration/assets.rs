@@ -105,12 +105,52 @@ on_both_engines! {
             assert_eq!(file.status(), StatusCode::OK, "{name}");
             assert_eq!(file.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable", "{name}");
         }
+        // The lazy pages' wasm (split out of the main bundle by build_site) lives beside it.
+        let folder = stem.rsplit_once('/').map(|(folder, _)| folder).expect("the code's folder in output_name");
+        let chunks = manifest["chunks"].as_object().expect("assets.json lists the lazy pages' chunks");
+        assert!(!chunks.is_empty(), "{manifest}");
+        for file in chunks.values().flat_map(|files| files.as_array().unwrap()) {
+            let name = format!("{folder}/{}", file.as_str().unwrap());
+            let response = get_raw(&app, &format!("/pkg/{name}"), None, Some("br, gzip")).await;
+            assert_eq!(response.status(), StatusCode::OK, "{name}");
+            assert_eq!(response.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable", "{name}");
+        }
         // An old build's names are gone: a plain 404, never cached.
-        let old = get_raw(&app, "/pkg/leadline.00000000000000aa.js", None, None).await;
-        assert_eq!(old.status(), StatusCode::NOT_FOUND);
-        assert!(old.headers().get(header::CACHE_CONTROL).is_none_or(|v| v != "public, max-age=31536000, immutable"));
+        for old in ["/pkg/leadline.00000000000000aa.js", "/pkg/00000000000000aa/leadline_bg.wasm"] {
+            let old = get_raw(&app, old, None, None).await;
+            assert_eq!(old.status(), StatusCode::NOT_FOUND);
+            assert!(old.headers().get(header::CACHE_CONTROL).is_none_or(|v| v != "public, max-age=31536000, immutable"));
+        }
         // Unhashed files the server also has (the favicon) are revalidated.
         let icon = get_raw(&app, "/favicon.svg", None, None).await;
         assert_eq!(icon.status(), StatusCode::OK);
+    }
+
+    async fn a_lazy_page_names_its_chunks_for_preloading_the_database_none(app: TestApp) {
+        let owner = app.member("owner@toko.example", Role::Owner, None).await;
+        let cookie = owner.cookie.clone().unwrap();
+        let preloads = |html: &str| -> Vec<String> {
+            html.match_indices("<link")
+                .map(|(at, _)| &html[at..at + html[at..].find('>').unwrap()])
+                .filter(|tag| tag.contains(r#"rel="preload""#) && tag.contains(".wasm"))
+                .map(str::to_string)
+                .collect()
+        };
+        let settings = get_raw(&app, "/settings", Some(&cookie), None).await;
+        assert_eq!(settings.status(), StatusCode::OK);
+        let html = settings.text().await.unwrap();
+        let chunks: Vec<String> = preloads(&html).into_iter().filter(|tag| !tag.contains("leadline_bg.wasm")).collect();
+        assert!(!chunks.is_empty(), "Settings preloads its chunks:\n{html}");
+        assert!(chunks.iter().any(|tag| tag.contains("split_admin_pages_")), "{chunks:?}");
+        let mut unique = chunks.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), chunks.len(), "each once: {chunks:?}");
+
+        let database = get_raw(&app, "/leads", Some(&cookie), None).await;
+        let html = database.text().await.unwrap();
+        let tags = preloads(&html);
+        assert_eq!(tags.len(), 1, "the Database preloads the main bundle only: {tags:?}");
+        assert!(tags[0].contains("leadline_bg.wasm"), "{tags:?}");
     }
 }
