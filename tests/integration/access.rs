@@ -392,17 +392,10 @@ on_both_engines! {
 async fn live_updates_cross_replicas_through_postgres() {
     let first = TestApp::spawn(Engine::Postgres).await;
     let owner = first.member("owner@toko.example", Role::Owner, None).await;
-    // A second app process-alike on the same database.
-    let db = leadline::server::db::Db::open(&first.database.url).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state =
-        leadline::server::http::AppState::new(db, leptos_options(addr), Some(&first.database.url)).await.unwrap();
-    let router = leadline::server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let second = second_replica(&first).await;
     let mut stream = owner
         .http
-        .get(format!("http://{addr}/api/live"))
+        .get(format!("{second}/api/live"))
         .header("cookie", owner.cookie.clone().unwrap())
         .send()
         .await

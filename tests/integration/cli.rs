@@ -1,62 +1,29 @@
 //! The `leadline` binary itself: the operator's commands, and several server processes
 //! sharing one PostgreSQL database.
 
+use crate::process::*;
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-fn leadline(database_url: &str, args: &[&str]) -> (bool, Value, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_leadline"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the leadline binary");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.success(), serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A `leadline serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    base_url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server(database_url: &str) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_leadline"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start leadline serve");
-    let server = Server { child, base_url: format!("http://127.0.0.1:{port}") };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{}/readyz", server.base_url)).send().await {
-            if r.status() == StatusCode::OK {
-                return server;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("leadline serve did not become ready");
+/// A delivery-log row as versions before 0011 wrote it: the body as text, nothing packed.
+async fn log_as_text(
+    db: &leadline::server::db::Db,
+    workspace: &leadline::server::workspaces::Workspace,
+    id: &str,
+    body: &Value,
+) {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
+         VALUES ($1, $2, NULL, 'whatsapp.message.received', 'kapso_v2', $3, 1, '[]')",
+    )
+    .bind(id)
+    .bind(workspace.id.as_str())
+    .bind(serde_json::to_string(body).unwrap())
+    .execute(&db.pool)
+    .await
+    .unwrap();
 }
 
 on_both_engines! {
@@ -156,16 +123,7 @@ on_both_engines! {
         // replayed as it always was.
         let old = v2_text("wamid.OLD1", "+6281234567891", "conv-old", Some("Sari"), "dari versi lama");
         let id = "0190a0a0-0000-7000-8000-000000000001";
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
-             VALUES ($1, $2, NULL, 'whatsapp.message.received', 'kapso_v2', $3, 1, '[]')",
-        )
-        .bind(id)
-        .bind(app.workspace.id.as_str())
-        .bind(serde_json::to_string(&old).unwrap())
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+        log_as_text(&app.db, &app.workspace, id, &old).await;
         let (ok, shown, stderr) = leadline(&app.database.url, &["deliveries", "show", id]);
         assert!(ok, "{stderr}");
         assert_eq!(shown["raw_body"]["message"]["id"], "wamid.OLD1");
@@ -177,33 +135,15 @@ on_both_engines! {
 
     async fn a_delivery_log_made_before_packing_upgrades_and_replays(app: TestApp) {
         let _ = app; // this scenario needs a database made by the version before 0011
-        let database = TestDatabase::create(app.database.engine).await;
-        let old = leadline::server::db::Db::open_before(&database.url, 11).await.unwrap();
-        let (workspace, secrets) = leadline::server::workspaces::create(&old, leadline::server::workspaces::NewWorkspace {
-            name: "Lama".into(),
-            phone_number_id: PHONE_NUMBER_ID.into(),
-            region: "ID".into(),
-            time_zone: "Asia/Jakarta".into(),
-            allow_unsigned_webhooks: false,
-        }).await.unwrap();
+        let old = OldDatabase::made_before(app.database.engine, 11).await;
         // A delivery the previous version logged (its body as text; there was no
         // `packed_body` column yet), whose message was never stored.
         let body = v2_text("wamid.PRE11", "+6281234567891", "conv-old", Some("Sari"), "dari versi lama");
         let id = "0190a0a0-0000-7000-8000-0000000000b1";
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
-             VALUES ($1, $2, NULL, 'whatsapp.message.received', 'kapso_v2', $3, 1, '[]')",
-        )
-        .bind(id)
-        .bind(workspace.id.as_str())
-        .bind(serde_json::to_string(&body).unwrap())
-        .execute(&old.pool)
-        .await
-        .unwrap();
-        old.pool.close().await;
+        log_as_text(&old.db, &old.workspace, id, &body).await;
 
         // This version migrates the file on start, keeps the row, and replays it.
-        let app = TestApp::spawn_existing(database, workspace, secrets.webhook_secret.unwrap(), secrets.api_token.unwrap()).await;
+        let app = old.upgrade().await;
         assert_eq!(app.count("webhook_deliveries").await, 1);
         let (ok, shown, stderr) = leadline(&app.database.url, &["deliveries", "show", id]);
         assert!(ok, "{stderr}");
@@ -229,9 +169,9 @@ on_both_engines! {
 async fn replicas_sharing_postgres_make_one_lead_per_number() {
     let app = TestApp::spawn(Engine::Postgres).await;
     let servers = [
-        start_server(&app.database.url).await,
-        start_server(&app.database.url).await,
-        start_server(&app.database.url).await,
+        start_server(&app.database.url, &[]).await,
+        start_server(&app.database.url, &[]).await,
+        start_server(&app.database.url, &[]).await,
     ];
     let client = reqwest::Client::new();
     let formats = ["+6281234567890", "6281234567890", "+62 812-3456-7890", "62-812-3456-7890", "meta"];
@@ -287,26 +227,11 @@ async fn logs_never_contain_secrets_or_customer_data() {
     create_user.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
     assert!(create_user.wait().unwrap().success());
 
-    let port = free_port();
     let log_path = std::env::temp_dir().join(format!("leadline-log-{}.txt", std::process::id()));
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_leadline"))
-        .arg("serve")
-        .env("DATABASE_URL", &database.url)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "debug,leadline=trace")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .unwrap();
-    let server = Server { child, base_url: format!("http://127.0.0.1:{port}") };
+    let rust_log = [("RUST_LOG", "debug,leadline=trace".to_string())];
+    let server = start_server_logging(&database.url, &rust_log, log_file.into()).await;
     let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{}/readyz", server.base_url)).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let text = "Rahasia: alamat saya Jalan Melati 7";
     let raw = serde_json::to_vec(&v2_text("wamid.LOG1", "+6281234567890", CONVERSATION_ID, Some("Budi Santoso"), text))
         .unwrap();

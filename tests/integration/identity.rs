@@ -315,16 +315,8 @@ on_both_engines! {
 
     async fn data_made_by_the_previous_version_migrates_without_losing_a_message(app: TestApp) {
         let _ = app; // this scenario needs a database made by the old schema; see below
-        let database = TestDatabase::create(app.database.engine).await;
-        let old = leadline::server::db::Db::open_before(&database.url, 7).await.unwrap();
-        let (workspace, secrets) = leadline::server::workspaces::create(&old, leadline::server::workspaces::NewWorkspace {
-            name: "Lama".into(),
-            phone_number_id: PHONE_NUMBER_ID.into(),
-            region: "ID".into(),
-            time_zone: "Asia/Jakarta".into(),
-            allow_unsigned_webhooks: false,
-        }).await.unwrap();
-        let ws = workspace.id.as_str();
+        let old = OldDatabase::made_before(app.database.engine, 7).await;
+        let ws = old.workspace.id.as_str();
         // Rows as the previous ingest wrote them: a phone lead, a `bsuid:` lead, and the
         // issue's split (the BSUID lead's message in the phone lead's conversation).
         for statement in [
@@ -334,11 +326,9 @@ on_both_engines! {
             format!("INSERT INTO messages (id, workspace_id, lead_id, conversation_id, kapso_message_id, direction, message_type, content, received_at) VALUES ('00000000-0000-7000-8000-0000000000a1', '{ws}', '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-0000000000c1', 'wamid.old1', 'inbound', 'text', 'halo', 1000)"),
             format!("INSERT INTO messages (id, workspace_id, lead_id, conversation_id, kapso_message_id, direction, message_type, content, received_at) VALUES ('00000000-0000-7000-8000-0000000000a2', '{ws}', '00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-0000000000c1', 'wamid.old2', 'inbound', 'text', 'lagi', 2000)"),
         ] {
-            sqlx::query(&statement).execute(&old.pool).await.unwrap();
+            sqlx::query(&statement).execute(&old.db.pool).await.unwrap();
         }
-        old.pool.close().await;
-
-        let app = TestApp::spawn_existing(database, workspace, secrets.webhook_secret.unwrap(), secrets.api_token.unwrap()).await;
+        let app = old.upgrade().await;
         assert_eq!(app.count("messages").await, 2);
         assert_eq!(app.count("lead_identities").await, 2);
         let phone_lead = app.get("/api/v1/leads/00000000-0000-7000-8000-000000000001").await;

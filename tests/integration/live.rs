@@ -323,14 +323,8 @@ async fn a_stream_admitted_after_its_session_ended_is_refused() {
 async fn signing_out_on_one_replica_ends_streams_on_another() {
     let first = TestApp::spawn(Engine::Postgres).await;
     let agent = first.member("agent@toko.example", Role::Agent, None).await;
-    let db = leadline::server::db::Db::open(&first.database.url).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state =
-        leadline::server::http::AppState::new(db, leptos_options(addr), Some(&first.database.url)).await.unwrap();
-    let router = leadline::server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let on_second = Browser { base_url: format!("http://{addr}"), ..agent.clone() };
+    let second = second_replica(&first).await;
+    let on_second = Browser { base_url: second, ..agent.clone() };
     let mut stream = open_stream(&on_second).await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert!(agent.post_form("/logout", &[]).await.status.is_redirection());

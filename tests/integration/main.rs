@@ -19,6 +19,7 @@ mod invitations;
 mod lifecycle;
 mod live;
 mod pages;
+mod process;
 mod replies;
 mod security;
 mod webhook;

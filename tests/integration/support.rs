@@ -119,6 +119,18 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// A second replica of `app` in this process, on the same database (PostgreSQL: live
+/// updates cross between them through NOTIFY); its base URL.
+pub async fn second_replica(first: &TestApp) -> String {
+    let db = Db::open(&first.database.url).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(db, leptos_options(addr), Some(&first.database.url)).await.unwrap();
+    let router = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// Serves the app on a random port; returns its base URL.
 async fn serve(db: Db, url: &str) -> (String, AppState) {
     serve_configured(db, url, |_| {}).await
@@ -154,6 +166,41 @@ async fn serve_replying(
     (format!("http://{addr}"), state)
 }
 
+/// A database as an older leadline left it: only the migrations before `version`, and
+/// one workspace. Tests write rows the way that version did through `db`, then
+/// [`OldDatabase::upgrade`] starts this version on it (which migrates it).
+pub struct OldDatabase {
+    pub database: TestDatabase,
+    pub db: Db,
+    pub workspace: Workspace,
+    secrets: workspaces::IssuedSecrets,
+}
+
+impl OldDatabase {
+    pub async fn made_before(engine: Engine, version: i64) -> OldDatabase {
+        let database = TestDatabase::create(engine).await;
+        let db = Db::open_before(&database.url, version).await.expect("open a database of the older schema");
+        let (workspace, secrets) = workspaces::create(
+            &db,
+            NewWorkspace {
+                name: "Lama".into(),
+                phone_number_id: PHONE_NUMBER_ID.into(),
+                region: "ID".into(),
+                time_zone: "Asia/Jakarta".into(),
+                allow_unsigned_webhooks: false,
+            },
+        )
+        .await
+        .expect("a workspace in the older schema");
+        OldDatabase { database, db, workspace, secrets }
+    }
+
+    pub async fn upgrade(self) -> TestApp {
+        self.db.pool.close().await;
+        let (webhook_secret, api_token) = (self.secrets.webhook_secret.unwrap(), self.secrets.api_token.unwrap());
+        TestApp::spawn_existing(self.database, self.workspace, webhook_secret, api_token).await
+    }
+}
 impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
         let database = TestDatabase::create(engine).await;
@@ -475,30 +522,29 @@ pub fn meta_person(
     if let Some(username) = username {
         contact["profile"]["username"] = json!(username);
     }
+    meta_delivery(json!({ "contacts": [contact], "messages": [message] }))
+}
+
+/// A Meta webhook delivery to our number carrying `value`'s fields (`contacts`,
+/// `messages`, `statuses`) in its one change.
+pub fn meta_delivery(value: Value) -> Value {
+    let mut value = value;
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] = json!({ "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID });
     json!({
         "object": "whatsapp_business_account",
-        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
-            "contacts": [contact],
-            "messages": [message]
-        }}]}]
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": value }] }]
     })
 }
 
 /// A Meta `user_changed_number` system message: `from` the old number, `system.wa_id` the new.
 pub fn meta_changed_number(wamid: &str, old: &str, new: &str) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
-            "messages": [{
-                "from": old, "id": wamid, "timestamp": "1780042000", "type": "system",
-                "system": { "body": format!("User changed from {old} to {new}"), "wa_id": new, "type": "user_changed_number" }
-            }]
-        }}]}]
-    })
+    meta_delivery(json!({
+        "messages": [{
+            "from": old, "id": wamid, "timestamp": "1780042000", "type": "system",
+            "system": { "body": format!("User changed from {old} to {new}"), "wa_id": new, "type": "user_changed_number" }
+        }]
+    }))
 }
 
 /// A Kapso v2 outbound message event (sent / delivered / read / failed).
@@ -529,41 +575,16 @@ pub fn v2_batch(items: Vec<Value>) -> Value {
 
 /// A Meta-forwarded text message; `wa_id` as WhatsApp writes it (digits, no `+`).
 pub fn meta_text(wamid: &str, wa_id: &str, profile_name: &str, text: &str) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
-                    "contacts": [{ "profile": { "name": profile_name }, "wa_id": wa_id }],
-                    "messages": [{
-                        "from": wa_id, "id": wamid, "timestamp": "1767243700", "type": "text",
-                        "text": { "body": text }
-                    }]
-                }
-            }]
-        }]
-    })
+    meta_delivery(json!({
+        "contacts": [{ "profile": { "name": profile_name }, "wa_id": wa_id }],
+        "messages": [{ "from": wa_id, "id": wamid, "timestamp": "1767243700", "type": "text", "text": { "body": text } }]
+    }))
 }
 
 pub fn meta_status(wamid: &str, status: &str, recipient: &str) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "6281100002222", "phone_number_id": PHONE_NUMBER_ID },
-                    "statuses": [{ "id": wamid, "status": status, "timestamp": "1767243800", "recipient_id": recipient }]
-                }
-            }]
-        }]
-    })
+    meta_delivery(json!({
+        "statuses": [{ "id": wamid, "status": status, "timestamp": "1767243800", "recipient_id": recipient }]
+    }))
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
