@@ -121,6 +121,16 @@ on_both_engines! {
             assert_eq!(old.status(), StatusCode::NOT_FOUND);
             assert!(old.headers().get(header::CACHE_CONTROL).is_none_or(|v| v != "public, max-age=31536000, immutable"));
         }
+        // A hashed folder is no way out of the bundle (encoded slashes and dots: a client
+        // would resolve plain `../` before sending).
+        for escape in ["..%2f..%2f..%2f..%2fCargo.toml", "%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fCargo.toml", "..%5c..%5c..%5c..%5cCargo.toml"] {
+            let response = get_raw(&app, &format!("/pkg/{folder}/{escape}"), None, None).await;
+            let status = response.status();
+            let cache = response.headers().get(header::CACHE_CONTROL).cloned();
+            let body = response.text().await.unwrap();
+            assert!(!status.is_success() && !body.contains("[package]"), "{escape}: {status}");
+            assert!(cache.is_none_or(|v| v != "public, max-age=31536000, immutable"), "{escape}");
+        }
         // Unhashed files the server also has (the favicon) are revalidated.
         let icon = get_raw(&app, "/favicon.svg", None, None).await;
         assert_eq!(icon.status(), StatusCode::OK);
