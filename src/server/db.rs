@@ -163,6 +163,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "csv imports", include_str!("../../migrations/0009_csv_imports.sql")),
     (10, "replies", include_str!("../../migrations/0010_replies.sql")),
     (11, "compact delivery log", include_str!("../../migrations/0011_compact_delivery_log.sql")),
+    (12, "ascending time indexes", include_str!("../../migrations/0012_ascending_time_indexes.sql")),
 ];
 
 /// The embedded migrations up to a version (all of them in production).

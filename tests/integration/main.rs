@@ -22,4 +22,5 @@ mod pages;
 mod process;
 mod replies;
 mod security;
+mod storage;
 mod webhook;

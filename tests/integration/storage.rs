@@ -1,0 +1,135 @@
+//! How the data is laid out on disk, checked from outside: what a database made by an
+//! older version becomes after an upgrade, on both engines.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The indexes migration 0012 turned from descending to ascending (issue 15).
+const TIME_INDEXES: [&str; 6] = [
+    "leads_by_activity",
+    "leads_by_created",
+    "leads_by_status_activity",
+    "leads_by_status_created",
+    "conversations_by_last_message",
+    "webhook_deliveries_by_time",
+];
+
+/// An index's definition as the engine reports it.
+async fn index_definition(db: &leadline::server::db::Db, engine: Engine, name: &str) -> String {
+    let sql = match engine {
+        Engine::Sqlite => "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = $1",
+        Engine::Postgres => "SELECT indexdef FROM pg_indexes WHERE indexname = $1",
+    };
+    sqlx::query_scalar(sql).bind(name).fetch_one(&db.pool).await.unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every lead of one listing, page by page, as (display name) in the order served.
+async fn listed(app: &TestApp, query: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/leads?limit=2&{query}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let body = app.get(&path).await.expect(StatusCode::OK).clone();
+        names.extend(body["leads"].as_array().unwrap().iter().map(|l| l["display_name"].as_str().unwrap().to_string()));
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return names,
+        }
+    }
+}
+
+on_both_engines! {
+    async fn a_database_with_descending_indexes_upgrades_and_lists_in_the_same_orders(app: TestApp) {
+        let _ = app; // this scenario needs a database made by the version before 0012
+        let old = OldDatabase::made_before(app.database.engine, 12).await;
+        // Five leads as the previous version stored them: activity, creation and status
+        // deliberately in different orders; one never wrote (sinks in activity order).
+        let leads = [
+            ("Ani", 5_000, Some(1_000), "hot"),
+            ("Budi", 1_000, Some(5_000), "new"),
+            ("Citra", 3_000, Some(3_000), "hot"),
+            ("Dewi", 4_000, None, "new"),
+            ("Eko", 2_000, Some(4_000), "hot"),
+        ];
+        for (i, (name, created, activity, status)) in leads.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_valid, name, lead_status, \
+                 source, created_at, updated_at, last_activity_at) VALUES ($1, $2, $3, $3, 1, $4, $5, 'manual', $6, $6, $7)",
+            )
+            .bind(format!("0190a0a0-0000-7000-8000-00000000000{i}"))
+            .bind(old.workspace.id.as_str())
+            .bind(format!("+62812345678{i:02}"))
+            .bind(*name)
+            .bind(*status)
+            .bind(*created)
+            .bind(*activity)
+            .execute(&old.db.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO lead_identities (workspace_id, kind, value, lead_id, is_primary, created_at) \
+                 VALUES ($1, 'phone', $2, $3, 1, $4)",
+            )
+            .bind(old.workspace.id.as_str())
+            .bind(format!("+62812345678{i:02}"))
+            .bind(format!("0190a0a0-0000-7000-8000-00000000000{i}"))
+            .bind(*created)
+            .execute(&old.db.pool)
+            .await
+            .unwrap();
+        }
+        for name in TIME_INDEXES {
+            let before = index_definition(&old.db, old.database.engine, name).await;
+            assert!(before.contains("DESC"), "the older schema's {name}: {before}");
+        }
+
+        let app = old.upgrade().await;
+        for name in TIME_INDEXES {
+            let now = index_definition(&app.db, app.database.engine, name).await;
+            assert!(!now.to_uppercase().contains("DESC"), "{name} after the upgrade: {now}");
+        }
+        // The same rows, the same orders, one cursor page of two at a time.
+        assert_eq!(listed(&app, "").await, ["Budi", "Eko", "Citra", "Ani", "Dewi"]);
+        assert_eq!(listed(&app, "sort=last_activity&order=asc").await, ["Dewi", "Ani", "Citra", "Eko", "Budi"]);
+        assert_eq!(listed(&app, "sort=created&order=desc").await, ["Ani", "Dewi", "Citra", "Eko", "Budi"]);
+        assert_eq!(listed(&app, "sort=created&order=asc").await, ["Budi", "Eko", "Citra", "Dewi", "Ani"]);
+        assert_eq!(listed(&app, "status=hot").await, ["Eko", "Citra", "Ani"]);
+        assert_eq!(listed(&app, "status=hot&sort=created&order=desc").await, ["Ani", "Citra", "Eko"]);
+
+        // New arrivals after the upgrade go where they belong.
+        app.deliver(&v2_text("wamid.POST12", "+6281234567899", "conv-new", None, "halo"), None)
+            .await
+            .expect(StatusCode::OK);
+        let first: Value = app.get("/api/v1/leads?limit=1").await.expect(StatusCode::OK).clone();
+        assert_eq!(first["leads"][0]["phone_normalized"], "+6281234567899", "{first}");
+        assert_eq!(first["total"], 6);
+    }
+
+    async fn newest_first_pages_walk_the_ascending_index_backwards_without_sorting(app: TestApp) {
+        if app.database.engine != Engine::Sqlite {
+            return; // PostgreSQL's plans depend on its statistics; SQLite's are fixed by the schema
+        }
+        for (sort, index) in [("l.activity_sort", "leads_by_activity"), ("l.created_at", "leads_by_created")] {
+            for (status, index) in [("", index.to_string()), (" AND l.lead_status = 'hot'", index.replace("by_", "by_status_"))] {
+                let sql = format!(
+                    "EXPLAIN QUERY PLAN SELECT l.id FROM leads l WHERE l.workspace_id = $1 AND l.merged_into IS NULL{status} \
+                     ORDER BY {sort} DESC, l.id DESC LIMIT 51"
+                );
+                let plan: Vec<String> = sqlx::query(&sql)
+                    .bind(app.workspace.id.as_str())
+                    .fetch_all(&app.db.pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| sqlx::Row::get::<String, _>(row, "detail"))
+                    .collect();
+                assert!(plan.iter().any(|step| step.contains(&*index)), "{sort}{status}: {plan:?}");
+                assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{sort}{status} sorts: {plan:?}");
+            }
+        }
+    }
+}
