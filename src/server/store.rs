@@ -84,9 +84,19 @@ pub enum StoreError {
     /// and run the item again.
     #[error("a concurrent delivery of the same message won")]
     RaceLost,
+    /// The ingest code panicked on this delivery (a bug): it is rolled back and refused
+    /// alone, and the writer goes on with the next.
+    #[error("the writer failed on this delivery: {0}")]
+    Panicked(String),
 }
 
 impl StoreError {
+    /// The error for a panic caught in the ingest code (its message, when it has one).
+    pub fn panicked(panic: Box<dyn std::any::Any + Send>) -> StoreError {
+        let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        StoreError::Panicked(message.unwrap_or_default())
+    }
+
     /// The database could not be reached or is busy: worth retrying later (503).
     pub fn is_unavailable(&self) -> bool {
         use rusqlite::ErrorCode::*;
@@ -176,6 +186,12 @@ pub trait Exec {
     /// commit): a deadlock cannot be cured by retrying one item there.
     fn grouped(&self) -> bool {
         false
+    }
+    /// Whether another transaction can change what this one read before it writes, so
+    /// that running an item again may succeed. Not for SQLite's single ingest writer: it
+    /// holds the write lock from its first statement to its commit.
+    fn can_race(&self) -> bool {
+        true
     }
     async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError>;
     async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError>;
@@ -398,6 +414,10 @@ impl SqliteExec<'_> {
 impl Exec for SqliteExec<'_> {
     fn engine(&self) -> Engine {
         Engine::Sqlite
+    }
+
+    fn can_race(&self) -> bool {
+        false
     }
 
     async fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {

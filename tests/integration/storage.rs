@@ -133,3 +133,31 @@ on_both_engines! {
         }
     }
 }
+
+on_both_engines! {
+    // A lead row that holds a number's key without the identity that should come with
+    // it (a database edited by hand, or restored half-way) cannot take that number's
+    // message. That delivery is refused alone, and the writer goes on: on SQLite the
+    // retry of such an item used to end the writer thread, after which every delivery
+    // was refused with 503 until a restart.
+    async fn a_delivery_that_cannot_be_written_fails_alone_and_ingest_goes_on(app: TestApp) {
+        sqlx::query(
+            "INSERT INTO leads (id, workspace_id, phone_raw, phone_normalized, phone_valid, lead_status, source, \
+             created_at, updated_at) VALUES ('0190a0a0-0000-7000-8000-0000000000f1', $1, 'x', '+6281234567801', 1, \
+             'new', 'manual', 0, 0)",
+        )
+        .bind(app.workspace.id.as_str())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+        let refused = app.deliver(&v2_text("wamid.ORPHAN", "+6281234567801", "conv-o", None, "halo"), None).await;
+        assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", refused.body);
+        assert!(refused.body["message"].is_string(), "{}", refused.body);
+        for i in 0..3 {
+            app.deliver(&v2_text(&format!("wamid.AFTER{i}"), &format!("+62812345679{i:02}"), "conv-a", None, "halo"), None)
+                .await
+                .expect(StatusCode::OK);
+        }
+        assert_eq!(app.count("messages").await, 3);
+    }
+}

@@ -109,13 +109,23 @@ impl Committer {
 /// Writes one delivery in transactions of its own on a pooled PostgreSQL connection
 /// (each item its own, with retries): for deliveries whose group was aborted.
 pub(super) async fn write_alone(db: &Db, submission: &Submission) -> Result<DeliveryReport, CommitError> {
-    let written = tokio::time::timeout(COMMIT_DEADLINE, async {
-        let mut exec = PgExec::new(db.pool.acquire().await.map_err(StoreError::from)?);
-        apply_delivery(&mut exec, submission).await
-    })
+    let written = tokio::time::timeout(
+        COMMIT_DEADLINE,
+        caught(async {
+            let mut exec = PgExec::new(db.pool.acquire().await.map_err(StoreError::from)?);
+            apply_delivery(&mut exec, submission).await
+        }),
+    )
     .await
     .map_err(|_| CommitError::Unavailable("the database did not answer in time".into()))?;
     written.map_err(CommitError::from)
+}
+
+/// Runs ingest work so that a panic in it (a bug) fails that work like an error would,
+/// instead of ending the writer task and with it every later delivery.
+pub(super) async fn caught<T>(work: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    use futures::FutureExt as _;
+    std::panic::AssertUnwindSafe(work).catch_unwind().await.unwrap_or_else(|panic| Err(StoreError::panicked(panic)))
 }
 
 fn open_writer(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
@@ -217,7 +227,9 @@ fn write_group(conn: &rusqlite::Connection, group: &[Job]) -> Vec<Result<Deliver
 
 fn write_in_one_transaction(conn: &rusqlite::Connection, jobs: &[Job]) -> Result<Vec<DeliveryReport>, StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let written = (|| {
+    // A panic in the ingest code must not end the writer thread (every later delivery
+    // would be refused until a restart): it fails this transaction like an error does.
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut exec = SqliteExec { conn };
         let mut reports = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -226,9 +238,30 @@ fn write_in_one_transaction(conn: &rusqlite::Connection, jobs: &[Job]) -> Result
         }
         conn.execute_batch("COMMIT")?;
         Ok(reports)
-    })();
+    }))
+    .unwrap_or_else(|panic| Err(StoreError::panicked(panic)));
     if written.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_ingest_work_becomes_that_works_error() {
+        let panicking = caught(async {
+            if std::hint::black_box(true) {
+                panic!("an ingest bug");
+            }
+            Ok(())
+        });
+        match panicking.await {
+            Err(StoreError::Panicked(message)) => assert_eq!(message, "an ingest bug"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(caught(async { Ok::<_, StoreError>(7) }).await.unwrap(), 7);
+    }
 }

@@ -139,7 +139,12 @@ macro_rules! retrying {
         loop {
             tries += 1;
             match $attempt.await {
-                Err(err) if tries < 8 && err.is_retryable() && !($conn.grouped() && err.aborts_group()) => {
+                Err(err)
+                    if tries < 8
+                        && $conn.can_race()
+                        && err.is_retryable()
+                        && !($conn.grouped() && err.aborts_group()) =>
+                {
                     // Let the transaction that won finish before running again.
                     tokio::time::sleep(std::time::Duration::from_millis(tries * 3)).await;
                     continue;

@@ -133,7 +133,7 @@ async fn group_writer(db: Db, mut queue: mpsc::Receiver<Job>) {
             continue;
         }
         let started = std::time::Instant::now();
-        let outcomes = match write_group(&db, &group).await {
+        let outcomes = match super::commit::caught(write_group(&db, &group)).await {
             Ok(outcomes) => outcomes,
             Err(err) if err.is_unavailable() => {
                 tracing::warn!(error = %err, deliveries = group.len(), "group not committed; asking for retries");
