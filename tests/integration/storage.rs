@@ -161,3 +161,27 @@ on_both_engines! {
         assert_eq!(app.count("messages").await, 3);
     }
 }
+
+// The reply sender polls the outbox every second. On SQLite an `UPDATE` takes the one
+// write lock even when nothing is due, so every poll made the ingest writer wait; an
+// idle poll now only reads. Shown by holding the write lock elsewhere: the idle claim
+// still answers (empty) instead of waiting out the busy timeout and failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_reply_poll_takes_no_write_lock() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let path = app.database.url.trim_start_matches("sqlite://").to_string();
+    let (locked, release) = std::sync::mpsc::channel::<()>();
+    let (hold, held) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        hold.send(()).unwrap();
+        release.recv().unwrap();
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    held.recv().unwrap();
+    let claimed = leadline::server::replies::store::claim(&app.db, "test-sender", 8).await;
+    locked.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(claimed.expect("an idle poll reads; it does not wait for the write lock").is_empty());
+}

@@ -330,9 +330,21 @@ RETURNING message_id, workspace_id, request, attempts";
 
 /// Rule 2: up to `limit` due replies become `sending`, committed before any is posted.
 pub async fn claim(db: &Db, sender: &str, limit: i64) -> AppResult<Vec<Claimed>> {
+    let now = now_ms();
+    // The sender polls every second. An `UPDATE` takes SQLite's one write lock even when
+    // it matches nothing, and the ingest writer then waits in SQLite's busy handler (which
+    // sleeps in steps of milliseconds); a read takes no lock, so look first.
+    let due: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM outbox WHERE state = 'queued' AND next_attempt_at <= $1 LIMIT 1")
+            .bind(now)
+            .fetch_optional(&db.pool)
+            .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
     let mut conn = PgExec::on(db.pool.acquire().await?, db.engine);
     let sql = if db.engine == Engine::Postgres { CLAIM_POSTGRES } else { CLAIM_SQLITE };
-    let rows = conn.query(sql, &[now_ms().into(), sender.into(), limit.into()]).await?;
+    let rows = conn.query(sql, &[now.into(), sender.into(), limit.into()]).await?;
     rows.iter()
         .map(|row| {
             Ok(Claimed {
