@@ -93,7 +93,8 @@ pub enum StoreError {
 impl StoreError {
     /// The error for a panic caught in the ingest code (its message, when it has one).
     pub fn panicked(panic: Box<dyn std::any::Any + Send>) -> StoreError {
-        let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        let message =
+            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
         StoreError::Panicked(message.unwrap_or_default())
     }
 
