@@ -1,8 +1,8 @@
 -- leadline schema, part 12: the time-ordered indexes are stored ascending (issue 15).
 --
 -- These indexes were declared `DESC` because the pages list newest first. Both engines
--- walk an index backwards as cheaply as forwards, so the order written here changes no
--- plan (the queries still say `ORDER BY … DESC`), but it decides where new entries go:
+-- walk an index backwards as cheaply as forwards, so a page still reads one index range
+-- (the queries still say `ORDER BY … DESC`), but the order decides where new entries go:
 -- every new lead, every bumped activity and every delivery carries the largest time yet,
 -- so in a descending index it lands on the *leftmost* leaf. B-trees on both engines split
 -- a full page at the right edge so that the old page stays full (SQLite's "quick balance",
