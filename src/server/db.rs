@@ -164,6 +164,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "replies", include_str!("../../migrations/0010_replies.sql")),
     (11, "compact delivery log", include_str!("../../migrations/0011_compact_delivery_log.sql")),
     (12, "ascending time indexes", include_str!("../../migrations/0012_ascending_time_indexes.sql")),
+    (13, "short workspace ids", include_str!("../../migrations/0013_short_workspace_ids.sql")),
 ];
 
 /// The embedded migrations up to a version (all of them in production).

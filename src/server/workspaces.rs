@@ -119,39 +119,53 @@ pub fn validate(new: &NewWorkspace) -> AppResult<(String, String, Region)> {
 
 pub async fn create(db: &Db, new: NewWorkspace) -> AppResult<(Workspace, IssuedSecrets)> {
     let (name, phone_number_id, region) = validate(&new)?;
-    let id = WorkspaceId::generate();
     let issued = IssuedSecrets {
         webhook_secret: Some(secrets::new_webhook_secret()),
         verify_token: Some(secrets::new_verify_token()),
         api_token: Some(secrets::new_api_token()),
     };
     let now = now_ms();
-    let inserted = sqlx::query(
-        "INSERT INTO workspaces (id, name, kapso_phone_number_id, webhook_secret, verify_token_sha256, \
-         api_token_sha256, default_region, time_zone, allow_unsigned_webhooks, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-    )
-    .bind(id.as_str())
-    .bind(&name)
-    .bind(&phone_number_id)
-    .bind(issued.webhook_secret.as_deref())
-    .bind(secrets::sha256_hex(issued.verify_token.as_deref().unwrap_or_default()))
-    .bind(secrets::sha256_hex(issued.api_token.as_deref().unwrap_or_default()))
-    .bind(region.code())
-    .bind(new.time_zone.trim())
-    .bind(i64::from(new.allow_unsigned_webhooks))
-    .bind(now)
-    .execute(&db.pool)
-    .await;
-    match inserted {
-        Err(err) if crate::server::db::is_unique_violation(&err) => {
-            let existing = find_by_phone_number_id(db, &phone_number_id).await?;
-            return Err(AppError::Conflict {
-                message: format!("phone_number_id {phone_number_id} already belongs to a workspace"),
-                existing_id: existing.map(|w| w.id.to_string()),
-            });
+    // A workspace id has 48 random bits: a collision is rare but not impossible, and the
+    // primary key reports it like a taken number, so a violation with the number free
+    // is retried with another id.
+    let mut attempts = 0;
+    let id = loop {
+        attempts += 1;
+        let id = WorkspaceId::generate();
+        let inserted = sqlx::query(
+            "INSERT INTO workspaces (id, name, kapso_phone_number_id, webhook_secret, verify_token_sha256, \
+             api_token_sha256, default_region, time_zone, allow_unsigned_webhooks, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(id.as_str())
+        .bind(&name)
+        .bind(&phone_number_id)
+        .bind(issued.webhook_secret.as_deref())
+        .bind(secrets::sha256_hex(issued.verify_token.as_deref().unwrap_or_default()))
+        .bind(secrets::sha256_hex(issued.api_token.as_deref().unwrap_or_default()))
+        .bind(region.code())
+        .bind(new.time_zone.trim())
+        .bind(i64::from(new.allow_unsigned_webhooks))
+        .bind(now)
+        .execute(&db.pool)
+        .await;
+        match inserted {
+            Err(err) if crate::server::db::is_unique_violation(&err) => {
+                if let Some(existing) = find_by_phone_number_id(db, &phone_number_id).await? {
+                    return Err(AppError::Conflict {
+                        message: format!("phone_number_id {phone_number_id} already belongs to a workspace"),
+                        existing_id: Some(existing.id.to_string()),
+                    });
+                }
+                if attempts == 3 {
+                    return Err(err.into());
+                }
+            }
+            other => {
+                other?;
+                break id;
+            }
         }
-        other => other?,
     };
     let workspace = find(db, &id).await?.ok_or_else(|| AppError::Internal("workspace vanished".into()))?;
     Ok((workspace, issued))

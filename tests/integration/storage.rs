@@ -189,3 +189,106 @@ async fn an_idle_reply_poll_takes_no_write_lock() {
     holder.join().unwrap();
     assert!(claimed.expect("an idle poll reads; it does not wait for the write lock").is_empty());
 }
+
+/// Every table with a `workspace_id` column (migration 0013 rewrote all of them).
+const WORKSPACE_TABLES: [&str; 13] = [
+    "leads",
+    "conversations",
+    "messages",
+    "webhook_deliveries",
+    "memberships",
+    "sessions",
+    "lead_changes",
+    "invitations",
+    "lead_identities",
+    "lead_merges",
+    "webhook_health",
+    "csv_imports",
+    "outbox",
+];
+
+/// Rows per table, and rows whose workspace id is not the new twelve-digit kind.
+async fn workspace_rows(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
+    let mut counts = Vec::new();
+    for table in WORKSPACE_TABLES {
+        let sql = format!("SELECT COUNT(*), COUNT(CASE WHEN LENGTH(workspace_id) <> 12 THEN 1 END) FROM {table}");
+        let (rows, old): (i64, i64) = sqlx::query_as(&sql).fetch_one(&app.db.pool).await.unwrap();
+        counts.push((table, rows, old));
+    }
+    counts
+}
+
+on_both_engines! {
+    async fn workspaces_with_uuid_ids_upgrade_to_short_ids_keeping_every_row_and_sign_in(app: TestApp) {
+        let _ = app; // this scenario needs a database made by the version before 0013
+        let old = OldDatabase::made_before(app.database.engine, 13).await;
+        let before = old.served_as_is().await;
+        assert_eq!(before.workspace.id.as_str().len(), 36, "the older version's workspace id");
+        // A second workspace, with the same customer's number as a manual lead.
+        let (other, _, other_token) = before.second_workspace("555000999").await;
+        let other = with_uuid_id(&before.db, other).await;
+        before
+            .api_as(&other_token, reqwest::Method::POST, "/api/v1/leads", Some(serde_json::json!({ "phone": "081234567890", "name": "Budi (toko lain)" })))
+            .await
+            .expect(StatusCode::CREATED);
+        // What the older version stored for the first: deliveries, a lead renamed by a
+        // member who is signed in (membership, session, change history), webhook health.
+        before.deliver(&v2_text("wamid.OLD1", "+6281234567890", "conv-1", Some("Budi"), "halo"), None).await.expect(StatusCode::OK);
+        before.deliver(&v2_text("wamid.OLD2", "+6281298765432", "conv-2", Some("Sari"), "pagi"), None).await.expect(StatusCode::OK);
+        before.deliver(&v2_text("wamid.OLD3", "+6281234567890", "conv-1", Some("Budi"), "lagi"), None).await.expect(StatusCode::OK);
+        let mut owner = before.member("owner@toko.example", leadline::model::Role::Owner, None).await;
+        let ours = before.all_leads().await;
+        let budi = ours.iter().find(|l| l["phone_normalized"] == "+6281234567890").unwrap()["id"].as_str().unwrap().to_string();
+        before
+            .api(reqwest::Method::PATCH, &format!("/api/v1/leads/{budi}"), Some(serde_json::json!({ "name": "Pak Budi" })))
+            .await
+            .expect(StatusCode::OK);
+        let forged = serde_json::to_vec(&v2_text("wamid.FORGED", "+6281200000000", "conv-9", None, "x")).unwrap();
+        let refused = before.http.post(before.url("/api/webhook/kapso")).header("content-type", "application/json")
+            .header("x-webhook-signature", "0".repeat(64)).body(forged).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let leads_before = before.all_leads().await;
+        let counts_before: Vec<(&str, i64)> = workspace_rows(&before).await.into_iter().map(|(t, n, _)| (t, n)).collect();
+        for table in ["leads", "messages", "webhook_deliveries", "memberships", "sessions", "lead_changes", "lead_identities"] {
+            assert!(counts_before.iter().any(|&(t, n)| t == table && n > 0), "{table} has no row to migrate: {counts_before:?}");
+        }
+        let old_id = before.workspace.id.as_str().to_string();
+
+        let app = before.upgrade().await;
+        // Every row kept, every one now naming the workspace by its twelve digits.
+        let after = workspace_rows(&app).await;
+        assert_eq!(after.iter().map(|&(t, n, _)| (t, n)).collect::<Vec<_>>(), counts_before);
+        assert!(after.iter().all(|&(_, _, old)| old == 0), "rows left with an old id: {after:?}");
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM workspaces ORDER BY id").fetch_all(&app.db.pool).await.unwrap();
+        let mut expected = vec![old_id[24..].to_string(), other.id.as_str()[24..].to_string()];
+        expected.sort();
+        assert_eq!(ids, expected);
+        assert_eq!(app.workspace.id.as_str(), &old_id[24..]);
+        // The workspaces kept their numbers, tokens and secrets: the same leads through the
+        // same tokens, the other workspace's lead still its own.
+        assert_eq!(app.all_leads().await, leads_before);
+        let theirs = app.api_as(&other_token, reqwest::Method::GET, "/api/v1/leads", None).await.expect(StatusCode::OK).clone();
+        assert_eq!(theirs["total"], 1);
+        assert_eq!(theirs["leads"][0]["name"], "Budi (toko lain)");
+        // A retried delivery is still a duplicate; a new message joins its lead.
+        app.deliver(&v2_text("wamid.OLD3", "+6281234567890", "conv-1", Some("Budi"), "lagi"), None).await.expect(StatusCode::OK);
+        app.deliver(&v2_text("wamid.NEW1", "+6281234567890", "conv-1", Some("Budi"), "baru"), None).await.expect(StatusCode::OK);
+        assert_eq!(app.count("messages").await, counts_before.iter().find(|(t, _)| *t == "messages").unwrap().1 + 1);
+        let leads = app.all_leads().await;
+        assert_eq!(leads.len(), 2);
+        assert_eq!(leads[0]["name"], "Pak Budi", "the staff-typed name survives and the lead is on top: {leads:?}");
+        // The member's session from before the upgrade still opens the Database (the same
+        // cookie, sent to the upgraded server).
+        owner.base_url = app.base_url.clone();
+        let page = owner.get("/leads").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.to_string().contains("Pak Budi"), "{}", page.body);
+        // An operator's old reference to the workspace still finds it.
+        let found = leadline::server::workspaces::find_by_reference(&app.db, &old_id).await.unwrap().unwrap();
+        assert_eq!(found.id, app.workspace.id);
+        // Webhook health kept its refusal for the workspace.
+        let health: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_health WHERE workspace_id = $1")
+            .bind(app.workspace.id.as_str()).fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(health, 1);
+    }
+}

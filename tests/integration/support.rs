@@ -192,14 +192,51 @@ impl OldDatabase {
         )
         .await
         .expect("a workspace in the older schema");
+        let workspace = if version <= 13 { with_uuid_id(&db, workspace).await } else { workspace };
         OldDatabase { database, db, workspace, secrets }
     }
 
     pub async fn upgrade(self) -> TestApp {
         self.db.pool.close().await;
         let (webhook_secret, api_token) = (self.secrets.webhook_secret.unwrap(), self.secrets.api_token.unwrap());
-        TestApp::spawn_existing(self.database, self.workspace, webhook_secret, api_token).await
+        TestApp::spawn_existing(self.database, new_style(self.workspace), webhook_secret, api_token).await
     }
+
+    /// This version's app serving the old database as it is, unmigrated: for a schema
+    /// change that only rewrites data (0013), it writes rows exactly as the version
+    /// before did. [`TestApp::upgrade`] then restarts it on the upgraded database.
+    pub async fn served_as_is(self) -> TestApp {
+        let (base_url, state) = serve(self.db.clone(), &self.database.url).await;
+        TestApp {
+            base_url,
+            db: self.db,
+            state,
+            workspace: self.workspace,
+            webhook_secret: self.secrets.webhook_secret.unwrap(),
+            verify_token: self.secrets.verify_token.unwrap(),
+            api_token: self.secrets.api_token.unwrap(),
+            http: reqwest::Client::new(),
+            database: self.database,
+        }
+    }
+}
+
+/// Gives a workspace that has no rows yet the UUID id versions before migration 0013
+/// made (`0190a0a0-0000-7000-8000-` and its current id): the id 0013 turns it back into.
+pub async fn with_uuid_id(db: &Db, mut workspace: Workspace) -> Workspace {
+    let uuid = format!("0190a0a0-0000-7000-8000-{}", workspace.id);
+    db.pool
+        .execute(sqlx::query("UPDATE workspaces SET id = $1 WHERE id = $2").bind(&uuid).bind(workspace.id.as_str()))
+        .await
+        .expect("give the workspace an old-style id");
+    workspace.id = leadline::server::ids::WorkspaceId::from_db(uuid);
+    workspace
+}
+
+/// The workspace as migration 0013 leaves it.
+fn new_style(mut workspace: Workspace) -> Workspace {
+    workspace.id = leadline::server::ids::WorkspaceId::parse(workspace.id.as_str()).expect("a workspace id");
+    workspace
 }
 impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
@@ -235,6 +272,18 @@ impl TestApp {
             http: reqwest::Client::new(),
             database,
         }
+    }
+
+    /// Stops using this app's database and starts this version on it (which migrates
+    /// it): an upgrade of an app made by [`OldDatabase::served_as_is`]. The old server
+    /// task stays behind on a closed pool.
+    pub async fn upgrade(self) -> TestApp {
+        self.db.pool.close().await;
+        let mut app =
+            TestApp::spawn_existing(self.database, new_style(self.workspace), self.webhook_secret, self.api_token)
+                .await;
+        app.verify_token = self.verify_token;
+        app
     }
 
     pub async fn spawn_on(database: TestDatabase) -> TestApp {
