@@ -396,7 +396,7 @@ async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), A
                         "event": row.try_get::<Option<String>, _>("event").unwrap_or_default(),
                         "format": row.try_get::<String, _>("format").unwrap_or_default(),
                         "received_at": crate::server::clock::rfc3339(row.try_get("received_at").unwrap_or_default()),
-                        "outcome": serde_json::from_str::<serde_json::Value>(&row.try_get::<String, _>("outcome").unwrap_or_default()).unwrap_or_default(),
+                        "outcome": webhook::log::outcome_json(&row.try_get::<String, _>("outcome").unwrap_or_default()).unwrap_or_default(),
                     })
                 })
                 .collect();
@@ -410,7 +410,7 @@ async fn deliveries_command(db: &Db, command: DeliveriesCommand) -> Result<(), A
                 "event": stored.event,
                 "format": stored.format,
                 "received_at": crate::server::clock::rfc3339(stored.received_at),
-                "outcome": serde_json::from_str::<serde_json::Value>(&stored.outcome).unwrap_or_default(),
+                "outcome": webhook::log::outcome_json(&stored.outcome).unwrap_or_default(),
                 "raw_body": serde_json::from_str::<serde_json::Value>(&stored.raw_body).unwrap_or(json!(stored.raw_body)),
             }));
         }

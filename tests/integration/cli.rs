@@ -164,6 +164,47 @@ on_both_engines! {
     }
 }
 
+on_both_engines! {
+    async fn delivery_outcomes_kept_as_objects_or_as_arrays_both_list_and_show(app: TestApp) {
+        // A delivery an earlier version logged: its outcome as a list of objects.
+        let id = "0190a0a0-0000-7000-8000-0000000000c1";
+        let outcome = r#"[{"index":0,"type":"message","outcome":"created","kapso_message_id":"wamid.PRE","lead_id":"0190a0a0-0000-7000-8000-0000000000c2","lead_created":true}]"#;
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, workspace_id, idempotency_key, event, format, raw_body, received_at, outcome) \
+             VALUES ($1, $2, NULL, 'whatsapp.message.received', 'kapso_v2', '{}', 1, $3)",
+        )
+        .bind(id)
+        .bind(app.workspace.id.as_str())
+        .bind(outcome)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
+        let answer = app.deliver(&v2_text("wamid.POST", "+6281234567893", "conv-14", Some("Rina"), "halo"), None).await;
+        let answered = answer.expect(StatusCode::OK)["results"].clone();
+        let (new_id, stored): (String, String) = sqlx::query_as("SELECT id, outcome FROM webhook_deliveries WHERE id <> $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        assert!(stored.starts_with("[[0,\"message\",\"created\""), "{stored}");
+        let (ok, shown, stderr) = leadline(&app.database.url, &["deliveries", "show", &new_id]);
+        assert!(ok, "{stderr}");
+        assert_eq!(shown["outcome"], answered, "the log shows what the webhook answered");
+        assert_eq!(shown["outcome"][0]["lead_created"], true);
+        assert!(stored.len() * 100 < serde_json::to_string(&answered).unwrap().len() * 60, "{stored}");
+        let (ok, shown, stderr) = leadline(&app.database.url, &["deliveries", "show", id]);
+        assert!(ok, "{stderr}");
+        assert_eq!(shown["outcome"], serde_json::from_str::<Value>(outcome).unwrap());
+        // The list shows both kinds, newest first.
+        let workspace = app.workspace.id.to_string();
+        let (ok, listed, stderr) = leadline(&app.database.url, &["deliveries", "list", "--workspace", &workspace]);
+        assert!(ok, "{stderr}");
+        let messages: Vec<&Value> = listed.as_array().unwrap().iter().map(|d| &d["outcome"][0]["kapso_message_id"]).collect();
+        assert_eq!(messages, [&Value::from("wamid.POST"), &Value::from("wamid.PRE")], "{listed}");
+    }
+}
+
 /// Three server processes behind an imaginary load balancer, one PostgreSQL: 50
 /// simultaneous first messages of one number, in five formats, make one lead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,7 +222,7 @@ on_both_engines! {
     async fn workspaces_with_uuid_ids_upgrade_to_short_ids_keeping_every_row_and_sign_in(app: TestApp) {
         let _ = app; // this scenario needs a database made by the version before 0013
         let old = OldDatabase::made_before(app.database.engine, 13).await;
-        let before = old.served_as_is().await;
+        let before = old.served_without_its_migration().await;
         assert_eq!(before.workspace.id.as_str().len(), 36, "the older version's workspace id");
         // A second workspace, with the same customer's number as a manual lead.
         let (other, _, other_token) = before.second_workspace("555000999").await;

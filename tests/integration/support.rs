@@ -174,6 +174,7 @@ pub struct OldDatabase {
     pub db: Db,
     pub workspace: Workspace,
     secrets: workspaces::IssuedSecrets,
+    version: i64,
 }
 
 impl OldDatabase {
@@ -193,7 +194,7 @@ impl OldDatabase {
         .await
         .expect("a workspace in the older schema");
         let workspace = if version <= 13 { with_uuid_id(&db, workspace).await } else { workspace };
-        OldDatabase { database, db, workspace, secrets }
+        OldDatabase { database, db, workspace, secrets, version }
     }
 
     pub async fn upgrade(self) -> TestApp {
@@ -202,10 +203,12 @@ impl OldDatabase {
         TestApp::spawn_existing(self.database, new_style(self.workspace), webhook_secret, api_token).await
     }
 
-    /// This version's app serving the old database as it is, unmigrated: for a schema
-    /// change that only rewrites data (0013), it writes rows exactly as the version
-    /// before did. [`TestApp::upgrade`] then restarts it on the upgraded database.
-    pub async fn served_as_is(self) -> TestApp {
+    /// This version's app on the old database with every migration applied but
+    /// `version` itself: for a migration that only rewrites data (0013), it writes rows
+    /// exactly as the version before did. [`TestApp::upgrade`] then restarts it, which
+    /// applies `version`.
+    pub async fn served_without_its_migration(self) -> TestApp {
+        self.db.migrate_all_but(self.version).await.expect("the later migrations");
         let (base_url, state) = serve(self.db.clone(), &self.database.url).await;
         TestApp {
             base_url,
@@ -275,7 +278,7 @@ impl TestApp {
     }
 
     /// Stops using this app's database and starts this version on it (which migrates
-    /// it): an upgrade of an app made by [`OldDatabase::served_as_is`]. The old server
+    /// it): an upgrade of an app made by [`OldDatabase::served_without_its_migration`]. The old server
     /// task stays behind on a closed pool.
     pub async fn upgrade(self) -> TestApp {
         self.db.pool.close().await;
