@@ -256,6 +256,38 @@ mod tests {
         }
     }
 
+    /// The start of each shipped migration's SHA-384 (the checksum sqlx stores in every
+    /// database that applied it, over the whole file, comments included).
+    const SHIPPED: [(i64, &str); 13] = [
+        (1, "49f8bf1691514ebb"),
+        (2, "2b78c36cf1f7b3c5"),
+        (3, "517fc7233dcc116e"),
+        (4, "ab6cd58c49a401d0"),
+        (5, "d8671b380b46d332"),
+        (6, "b7d0dd4d4b18c6ac"),
+        (7, "e31c3bb1aa279c82"),
+        (8, "5ee95efcaaab17a9"),
+        (9, "9868e595ad6cf1fe"),
+        (10, "cf06e622d7dfd60b"),
+        (11, "17607bc43886e8e8"),
+        (12, "d373d17b08d99854"),
+        (13, "8c4f4f753fc8ee48"),
+    ];
+
+    // Editing a migration that has shipped, even one word of a comment, makes every
+    // database that applied it refuse to start ("migration N was previously applied but
+    // has been modified"). Change the schema with a new migration instead; a new one is
+    // added here once it ships.
+    #[test]
+    fn shipped_migrations_never_change() {
+        use sha2::{Digest, Sha384};
+        for (version, checksum) in SHIPPED {
+            let (_, _, sql) = MIGRATIONS.iter().find(|(v, _, _)| *v == version).expect("a shipped migration is kept");
+            let digest = hex::encode(Sha384::digest(sql.as_bytes()));
+            assert!(digest.starts_with(checksum), "migration {version} changed after it shipped (now {digest})");
+        }
+    }
+
     #[test]
     fn sqlite_urls_get_create_mode() {
         assert_eq!(prepare_sqlite_url("sqlite::memory:").unwrap(), "sqlite://:memory:?mode=rwc");
