@@ -10,25 +10,15 @@
 //! memberships and tokens. Migration 0013 turned the UUIDs of existing workspaces into
 //! their last twelve digits, and [`WorkspaceId::parse`] still reads an old UUID that way.
 
-macro_rules! id_type {
-    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+/// What every id type has: the struct, reading it back from the database, and its text.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
-            /// A fresh id.
-            pub fn generate() -> Self {
-                Self(uuid::Uuid::now_v7().hyphenated().to_string())
-            }
-
-            /// Reads an id from a URL or request body; anything that is not a UUID is
-            /// no id at all (and so answers 404, like an id of another workspace).
-            pub fn parse(text: &str) -> Option<Self> {
-                uuid::Uuid::try_parse(text.trim()).ok().map(|u| Self(u.hyphenated().to_string()))
-            }
-
             /// Wraps an id read back from the database.
             pub fn from_db(text: String) -> Self {
                 Self(text)
@@ -48,13 +38,33 @@ macro_rules! id_type {
                 f.write_str(&self.0)
             }
         }
+    };
+}
+
+/// An id type whose ids are UUIDv7 text.
+macro_rules! id_type {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        text_id!($(#[$doc])* $name);
+
+        impl $name {
+            /// A fresh id.
+            pub fn generate() -> Self {
+                Self(uuid::Uuid::now_v7().hyphenated().to_string())
+            }
+
+            /// Reads an id from a URL or request body; anything that is not a UUID is
+            /// no id at all (and so answers 404, like an id of another workspace).
+            pub fn parse(text: &str) -> Option<Self> {
+                uuid::Uuid::try_parse(text.trim()).ok().map(|u| Self(u.hyphenated().to_string()))
+            }
+        }
     )*};
 }
 
-/// `workspaces.id`: see the module's comment.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct WorkspaceId(String);
+text_id! {
+    /// `workspaces.id`: see the module's comment.
+    WorkspaceId
+}
 
 /// Hex digits in a workspace id.
 const WORKSPACE_ID_LEN: usize = 12;
@@ -75,25 +85,6 @@ impl WorkspaceId {
         }
         let uuid = uuid::Uuid::try_parse(text).ok()?;
         Some(Self(uuid.simple().to_string()[32 - WORKSPACE_ID_LEN..].to_string()))
-    }
-
-    /// Wraps an id read back from the database.
-    pub fn from_db(text: String) -> Self {
-        Self(text)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl std::fmt::Display for WorkspaceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

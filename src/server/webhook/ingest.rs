@@ -104,7 +104,7 @@ pub enum Outcome {
 }
 
 impl ItemReport {
-    fn new(index: usize, kind: &'static str, outcome: Outcome) -> Self {
+    pub(super) fn new(index: usize, kind: &'static str, outcome: Outcome) -> Self {
         ItemReport {
             index,
             kind,

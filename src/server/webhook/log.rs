@@ -21,7 +21,7 @@
 //! compressing it there would cost the single writer (zstd: ~5 µs for 250 bytes).
 //! Instead each item is kept as a JSON array of its fields in a fixed order, without the
 //! field names: ~90 bytes less per item (a one-message delivery: ~190 → ~100 bytes in
-//! `scripts/soak`), and cheaper to write than the objects were. Reading
+//! `scripts/soak`), serialized as cheaply as the objects were. Reading
 //! ([`outcome_json`]) turns it back into the objects the webhook answers with; rows
 //! written before (objects) are read as they are.
 //!
@@ -321,21 +321,6 @@ mod tests {
         assert_eq!(unpack(&deflated(&vec![b'a'; MAX_UNPACKED + 1])), None);
     }
 
-    fn item(index: usize, kind: &'static str, outcome: Outcome) -> ItemReport {
-        ItemReport {
-            index,
-            kind,
-            outcome,
-            kapso_message_id: None,
-            kapso_conversation_id: None,
-            lead_id: None,
-            lead_created: false,
-            reason: None,
-            workspace_id: None,
-            absorbed: Vec::new(),
-        }
-    }
-
     #[test]
     fn outcomes_are_kept_without_field_names_and_read_back_as_answered() {
         let results = [
@@ -344,13 +329,13 @@ mod tests {
                 kapso_conversation_id: Some("9e8d7c6b-5a49-4382-b1a0-f9e8d7c6b5a4".into()),
                 lead_id: Some("019b0000-1111-7222-8333-444455556666".into()),
                 lead_created: true,
-                ..item(0, "message", Outcome::Created)
+                ..ItemReport::new(0, "message", Outcome::Created)
             },
             ItemReport {
                 reason: Some("no stored message has \"this\" id".into()),
-                ..item(1, "status", Outcome::Ignored)
+                ..ItemReport::new(1, "status", Outcome::Ignored)
             },
-            item(2, "message", Outcome::Duplicate),
+            ItemReport::new(2, "message", Outcome::Duplicate),
         ];
         let answered = serde_json::to_string(&results).unwrap();
         let stored = stored_outcome(&results);
